@@ -1,0 +1,11 @@
+"""saflex: SAflex (ICLR 2024) as a drop-in step for any training loop, and a reproduction CLI.
+
+    from saflex_cli import refine, saflex_loss
+    refined = refine(model, x_aug, y_aug, x_val, y_val, beta=0.0, tau=0.01)
+    loss = saflex_loss(model, x, y, x_aug, refined)
+"""
+from . import augment, families, models  # noqa: F401  (fill the registries)
+from .core import Refined, extrapolate, refine, saflex_loss
+from .objectives import CrossEntropy, Objective
+
+__all__ = ["CrossEntropy", "Objective", "Refined", "extrapolate", "refine", "saflex_loss"]

@@ -1,0 +1,29 @@
+"""The contract every upstream augmenter keeps (STYLE principle 4).
+
+An augmenter is called with a clean batch (inputs in raw scale: uint8-range images or
+standardised tabular rows), its soft label rows (B, K) and a torch.Generator, and returns an
+AugBatch. The trainer trains on the union of the clean and the augmented batch, with SAflex
+deciding the augmented samples' weights and labels (or uniform weights and upstream labels).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class AugBatch:
+    inputs: object  # tensor (or tuple of tensors) of the augmented samples
+    labels: Tensor  # (B, K) upstream soft labels
+    # Optional per-sample facts for diagnostics: "true_labels" (B,) where the augmenter knows
+    # the right label, "source" (B,) integer ids of where a sample came from (trust report).
+    meta: dict = field(default_factory=dict)
+
+
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    """A numpy RNG derived from (and advancing) a torch generator, for draws torch cannot seed."""
+    seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()
+    return np.random.default_rng(seed)

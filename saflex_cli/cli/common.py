@@ -1,0 +1,86 @@
+"""Flags -> RunConfigs -> grid -> report: the path every family command shares."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from rich.console import Console
+
+from ..config import RunConfig, override
+from ..errors import SaflexError
+from ..families.base import Recipe
+from ..grid import run_grid
+from ..records import is_done
+from ..registry import FAMILIES
+from ..report import write_report
+
+console = Console(stderr=True)
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise SaflexError(f"{what} is empty: give one value or a comma list")
+    return items
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in parse_list(text, "--seeds")]
+    except ValueError:
+        raise SaflexError(f"--seeds must be a comma list of integers, got {text!r}") from None
+
+
+def methods(recipe: Recipe, augs: str, saflex: bool) -> list[tuple[str, bool]]:
+    """(augmenter, saflex) pairs: 'all' gives every row of the paper's table."""
+    if augs == "all":
+        upstream = [a for a in recipe.augmenters if a != "none"]
+        return ([("none", False)] if "none" in recipe.augmenters else []) + \
+            [(a, s) for a in upstream for s in (False, True)]
+    chosen = parse_list(augs, "--aug")
+    for aug in chosen:
+        if aug not in recipe.augmenters:
+            raise SaflexError(f"unknown augmenter {aug!r} for {recipe.name}; choose from: {', '.join(recipe.augmenters)}, all")
+    if saflex and "none" in chosen:
+        raise SaflexError("SAflex refines augmented samples: --saflex needs an upstream augmenter, not --aug none")
+    return [(aug, saflex) for aug in chosen]
+
+
+def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: str, *, train: dict,
+                  saflex_settings: dict, optim_settings: dict | None = None, options: dict | None = None,
+                  known_datasets=None) -> list[RunConfig]:
+    """Every (dataset, method, seed) run of a command; unset (None) settings keep the recipe's."""
+    recipe = FAMILIES.get(family)
+    names = list(recipe.datasets) if datasets == "all" else parse_list(datasets, "--dataset")
+    if known_datasets is not None:
+        unknown = [n for n in names if n not in known_datasets]
+        if unknown:
+            raise SaflexError(f"unknown {family} dataset(s) {', '.join(unknown)}; choose from: {', '.join(known_datasets)}, all")
+    configs = []
+    for dataset in names:
+        base = recipe.defaults(dataset)
+        base = override(base, **train)
+        base = dataclasses.replace(base, saflex=override(base.saflex, **saflex_settings),
+                                   optim=override(base.optim, **(optim_settings or {})),
+                                   options=tuple({**dict(base.options), **{k: v for k, v in (options or {}).items() if v is not None}}.items()))
+        for aug, use_saflex in methods(recipe, augs, saflex):
+            for seed in parse_seeds(seeds):
+                configs.append(dataclasses.replace(base, aug=aug, seed=seed,
+                                                   saflex=dataclasses.replace(base.saflex, enabled=use_saflex)))
+    return configs
+
+
+def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool, dry_run: bool) -> None:
+    if not configs:
+        raise SaflexError("no runs to do")
+    console.print(f"[bold]{configs[0].family}[/bold]: {len(configs)} run(s); recipe of the first:")
+    console.print(configs[0].to_dict(), highlight=False)
+    if dry_run:
+        for config in configs:
+            console.print(f"  {'recorded' if is_done(out, config) else 'to run  '}  {config.run_name}")
+        return
+    outcome = run_grid(configs, out, device=device, quiet=quiet)
+    console.print(f"{len(outcome.ran)} run(s) recorded, {len(outcome.skipped)} skipped (already recorded)")
+    written = write_report(out, configs[0].family)
+    if written:
+        console.print(f"tables: {written[1]} and {written[0]}")

@@ -1,0 +1,31 @@
+"""`saflex report`: run records -> results/<family>.md and .csv."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ..errors import SaflexError
+from ..registry import FAMILIES
+from ..report import write_report
+from . import options as opt
+from .common import parse_list
+
+
+def report(
+    out: opt.Out = Path("results"),
+    family: Annotated[Optional[str], typer.Option(help="One family (default: every family with records).")] = None,
+    selection: Annotated[Optional[str], typer.Option(help="Checkpoint: last, best_val_acc, best_val_auc, ... (default: the family's).")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Only these datasets (comma list).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="File stem of the tables (default: the family name).")] = None,
+) -> None:
+    """Aggregate the run records into mean ± std tables beside the paper's numbers."""
+    families = [family] if family else [f for f in FAMILIES.names() if (out / "runs" / f).is_dir()]
+    datasets = set(parse_list(dataset, "--dataset")) if dataset else None
+    written = [write_report(out, f, selection, datasets, name) for f in families]
+    if not any(written):
+        raise SaflexError(f"no completed run records under {out / 'runs'}: run a family command first")
+    for paths in filter(None, written):
+        Console().print(f"wrote {paths[1]} and {paths[0]}")

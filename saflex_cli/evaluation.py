@@ -1,0 +1,40 @@
+"""Evaluate a classifier on fixed splits, in a fixed order and batch size.
+
+A fixed order and batch size matter for models whose prediction depends on the other rows of
+its batch (SAINT's intersample attention): the same model then always gets the same score.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import metrics
+from .data.batches import TensorBatches
+from .data.splits import Split
+from .runtime import autocast
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with autocast(device):
+        for inputs, _ in TensorBatches(split.inputs, split.targets, batch_size, shuffle=False, min_batch=1):
+            outputs.append(torch.softmax(model(inputs).float(), dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(outputs).numpy()
+
+
+class ClassifierEvaluator:
+    """Metrics of a (B, K)-logit classifier on named splits held on the device."""
+
+    def __init__(self, splits: dict[str, Split], metric_names, batch_size: int, device: torch.device):
+        self.splits, self.metric_names = splits, tuple(metric_names)
+        self.batch_size, self.device = batch_size, device
+
+    def __call__(self, model: nn.Module) -> dict[str, dict[str, float]]:
+        return {name: metrics.compute(self.metric_names, predict_probs(model, split, self.batch_size, self.device),
+                                      split.targets.cpu().numpy())
+                for name, split in self.splits.items()}

@@ -1,0 +1,80 @@
+"""Losses as objects, so the trainer and the SAflex core never branch on the family.
+
+An objective says three things: which (B, K) scores play the role of class logits for an
+augmented batch (their log-softmax rows are what SAflex differentiates), the loss of a labelled
+batch (the validation gradient g is taken of it), and the training loss of a clean batch plus a
+refined augmented batch.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class Objective(Protocol):
+    def logits(self, call: Callable, inputs) -> Tensor:
+        """(B, K) scores for `inputs`, computed through `call` (the model or a functional twin)."""
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Mean loss of a labelled batch; `targets` are class ids (B,) or soft rows (B, K)."""
+
+    def soft_targets(self, targets: Tensor, num_classes: int) -> Tensor:
+        """The upstream label rows of a batch, before any augmentation."""
+
+    def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
+                      aug_weights=None) -> Tensor:
+        """Mean loss on the clean batch + sum_i w_i * CE(soft y_i, aug_i) (DEVELOPERS.md)."""
+
+
+def weighted_soft_cross_entropy(logits: Tensor, soft_labels: Tensor, weights: Tensor) -> Tensor:
+    """sum_i w_i * CE(y_i, logits_i): linear in w and y, which is what makes Theorem 1 exact."""
+    log_probs = F.log_softmax(logits.float(), dim=1)
+    per_sample = -(soft_labels * log_probs).sum(dim=1)
+    return (weights * per_sample).sum()
+
+
+def concat_inputs(first, second):
+    """Concatenate two batches of inputs (tensors, or tuples of tensors) along the batch axis."""
+    if isinstance(first, Tensor):
+        return torch.cat([first, second])
+    return type(first)(concat_inputs(a, b) for a, b in zip(first, second))
+
+
+class CrossEntropy:
+    """Classifier whose forward returns (B, K) class logits.
+
+    `class_weights` (K,) reweights each sample by the weight of its (soft) class, as the
+    class-balanced loss of the diffusion experiments does; None is the plain mean.
+    """
+
+    def __init__(self, class_weights: Tensor | None = None):
+        self.class_weights = class_weights
+
+    def logits(self, call: Callable, inputs) -> Tensor:
+        return call(inputs)
+
+    def soft_targets(self, targets: Tensor, num_classes: int) -> Tensor:
+        return F.one_hot(targets.long(), num_classes).float()
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        if self.class_weights is None:
+            return F.cross_entropy(logits.float(), targets)
+        soft = targets if targets.dim() == 2 else F.one_hot(targets, logits.shape[1]).float()
+        sample_weights = soft @ self.class_weights.to(soft)
+        per_sample = -(soft * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
+        return (sample_weights * per_sample).sum() / sample_weights.sum()
+
+    def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
+                      aug_weights=None) -> Tensor:
+        if aug_inputs is None:
+            return self.loss(model(inputs), targets)
+        # One forward over the union, so BatchNorm sees clean and augmented samples together.
+        logits = model(concat_inputs(inputs, aug_inputs))
+        clean, augmented = logits[: len(targets)], logits[len(targets):]
+        if self.class_weights is not None:
+            aug_weights = aug_weights * (aug_labels @ self.class_weights.to(aug_labels))
+            aug_weights = aug_weights / aug_weights.sum().clamp_min(1e-12)
+        return self.loss(clean, targets) + weighted_soft_cross_entropy(augmented, aug_labels, aug_weights)

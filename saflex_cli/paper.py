@@ -1,0 +1,22 @@
+"""The paper's numbers, stored once as data (resources/paper_tables.csv, transcribed by hand)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import pandas as pd
+
+
+@lru_cache(maxsize=1)
+def paper_tables() -> pd.DataFrame:
+    with resources.files("saflex_cli").joinpath("resources/paper_tables.csv").open() as handle:
+        return pd.read_csv(handle)
+
+
+def paper_value(table: int, method: str, model: str, column: str) -> tuple[float, float] | None:
+    frame = paper_tables()
+    hit = frame[(frame.table == table) & (frame.method == method) & (frame.model == model) & (frame.column == column)]
+    if hit.empty:
+        return None
+    row = hit.iloc[0]
+    return float(row["mean"]), float(row["std"])
