@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from . import metrics
-from .data.batches import TensorBatches
+from .data.batches import split_batches
 from .data.splits import Split
 from .runtime import autocast
 
@@ -21,7 +21,7 @@ def predict_probs(model: nn.Module, split: Split, batch_size: int, device: torch
     model.eval()
     outputs = []
     with autocast(device):
-        for inputs, _ in TensorBatches(split.inputs, split.targets, batch_size, shuffle=False, min_batch=1):
+        for inputs, _ in split_batches(split, batch_size, device):
             outputs.append(torch.softmax(model(inputs).float(), dim=1).cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()

@@ -50,6 +50,54 @@ class TensorBatches:
         self.generator.set_state(state["generator"])
 
 
+def to_device(inputs, device: torch.device):
+    if isinstance(inputs, Tensor):
+        return inputs.to(device, non_blocking=True)
+    return type(inputs)(to_device(part, device) for part in inputs)
+
+
+class LoaderBatches:
+    """Minibatches of a map-style Dataset read from disk (images), moved to the device.
+
+    The dataset returns (inputs, target) per index; the shuffling order is drawn from this
+    object's own generator, so it depends on the seed alone, like TensorBatches.
+    """
+
+    def __init__(self, dataset, batch_size: int, device: torch.device, *, shuffle: bool = True, seed: int = 0,
+                 num_workers: int = 0, min_batch: int = 2):
+        self.dataset, self.batch_size, self.device = dataset, batch_size, device
+        self.shuffle, self.num_workers, self.min_batch = shuffle, num_workers, min_batch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.dataset), self.batch_size)
+        return full + (1 if rest >= self.min_batch else 0)
+
+    def __iter__(self):
+        count = len(self.dataset)
+        order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
+        batches = [order[s:s + self.batch_size].tolist() for s in range(0, len(self) * self.batch_size, self.batch_size)]
+        loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=batches, num_workers=self.num_workers,
+                                             pin_memory=self.device.type == "cuda",
+                                             persistent_workers=False)
+        for inputs, targets in loader:
+            yield to_device(inputs, self.device), targets.to(self.device, non_blocking=True)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def split_batches(split, batch_size: int, device: torch.device):
+    """Fixed-order batches of a Split, whether it holds tensors or a Dataset read from disk."""
+    if isinstance(split.inputs, torch.utils.data.Dataset):
+        return LoaderBatches(split.inputs, batch_size, device, shuffle=False, min_batch=1)
+    return TensorBatches(to_device(split.inputs, device), split.targets.to(device), batch_size,
+                         shuffle=False, min_batch=1)
+
+
 class CyclingBatches:
     """Endless validation batches for SAflex, in their own order, independent of training."""
 
