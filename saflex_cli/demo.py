@@ -12,7 +12,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .cli.common import parse_seeds
 from .grid import run_grid
 from .records import read_record
 from .registry import FAMILIES
@@ -46,8 +45,8 @@ def summarise(by_method: dict, out: Path) -> dict[str, dict[str, list[float]]]:
     return summary
 
 
-def run_demo(seeds: str, out: Path, quiet: bool = False, epochs: int | None = None) -> dict:
-    by_method = demo_configs(parse_seeds(seeds), epochs)
+def run_demo(seeds: list[int], out: Path, quiet: bool = False, epochs: int | None = None) -> dict:
+    by_method = demo_configs(seeds, epochs)
     run_grid([c for configs in by_method.values() for c in configs], out, device="cpu", quiet=quiet)
     summary = summarise(by_method, out)
 

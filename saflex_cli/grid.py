@@ -25,13 +25,17 @@ class GridOutcome:
     skipped: list[RunConfig]
 
 
-def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progress | None = None) -> Path:
+def make_trainer(config: RunConfig, device: torch.device) -> Trainer:
+    """Seed first, so the model's initial weights depend on the seed alone."""
     seed_everything(config.seed)
-    recipe = FAMILIES.get(config.family)
+    return Trainer(FAMILIES.get(config.family).build(config, device), config, device)
+
+
+def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progress | None = None) -> Path:
     started = datetime.now(timezone.utc).isoformat()
     wall = time.perf_counter()
-    setup = recipe.build(config, device)
-    trainer = Trainer(setup, config, device)
+    trainer = make_trainer(config, device)
+    setup = trainer.setup
     task = progress.add_task(config.run_name, total=config.epochs, status="") if progress else None
 
     def on_epoch(entry: dict) -> None:

@@ -5,6 +5,7 @@ Command modules only parse flags and delegate; every known error is printed here
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -21,6 +22,8 @@ for command in (medmnist, report, demo):
 
 
 def main() -> None:
+    # torch's forward-AD decompositions load through torch.jit.script, which warns on first use.
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
     try:
         app()  # bad flags and values get Typer's own usage message and exit code 2
     except SaflexError as error:

@@ -5,8 +5,9 @@ from pathlib import Path
 
 from ..demo import run_demo
 from . import options as opt
+from .common import parse_seeds
 
 
 def demo(seeds: opt.Seeds = "0,1,2", out: opt.Out = Path("results/demo"), quiet: opt.Quiet = False) -> None:
     """Digits + MLP + an augmenter that shifts 60% of labels: no aug vs upstream-only vs SAflex."""
-    run_demo(seeds, out, quiet)
+    run_demo(parse_seeds(seeds), out, quiet)

@@ -1,0 +1,94 @@
+"""The `saflex` command end to end, on files in the real MedMNIST format that the test writes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import write_medmnist_npz
+from typer.testing import CliRunner
+
+from saflex_cli.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+@pytest.fixture
+def derma_root(tmp_path):
+    (tmp_path / "data").mkdir()
+    write_medmnist_npz(tmp_path / "data" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
+    return tmp_path
+
+
+def test_medmnist_grid_then_report(derma_root, offline):
+    out = derma_root / "results"
+    common = ("--dataset", "dermamnist", "--epochs", 2, "--seeds", "0,1", "--skip-md5",
+              "--data-root", derma_root / "data", "--out", out, "--quiet", "--batch-size", 16)
+    invoke("medmnist", "--aug", "randaug", *common)
+    invoke("medmnist", "--aug", "randaug", "--saflex", *common)
+    records = sorted((out / "runs" / "medmnist").glob("*.json"))
+    assert len(records) == 4  # 2 rows of Table 1 x 2 seeds
+    record = json.loads(records[0].read_text())
+    assert record["status"] == "completed" and len(record["epochs"]) == 2
+    assert record["data"]["md5_check_skipped"] and record["data"]["release"] == "unverified"
+    assert {"config", "versions", "device", "run_id", "git_commit", "wall_time_s", "data"} <= record.keys()
+    assert record["config"]["seed"] in (0, 1) and record["versions"]["torch"]
+    assert {"last", "best_val_acc", "best_val_auc"} <= record["selections"].keys()
+    assert all(e["train_time_s"] > 0 for e in record["epochs"])
+    table = (out / "medmnist.md").read_text()
+    for row in ("RandAug", "SAflex (w/ RandAug)"):
+        assert f"| {row} |" in table
+    assert "paper 73.71 ± 0.33" in table  # Table 1, RandAug, DermaMNIST
+    assert "Gain of SAflex (w/ RandAug) over RandAug" in table
+    csv = (out / "medmnist.csv").read_text().splitlines()
+    assert len(csv) == 1 + 4  # one raw row per seed and method
+
+    mtimes = {p: p.stat().st_mtime_ns for p in records}
+    invoke("medmnist", "--aug", "randaug", "--saflex", *common)  # recorded already: nothing reruns
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
+
+
+def test_report_can_choose_the_checkpoint(derma_root, offline):
+    out = derma_root / "results"
+    invoke("medmnist", "--dataset", "dermamnist", "--epochs", 1, "--seeds", "0", "--aug", "none", "--skip-md5",
+           "--data-root", derma_root / "data", "--out", out, "--quiet", "--batch-size", 32)
+    invoke("report", "--out", out, "--selection", "last", "--name", "derma-last")
+    assert "Checkpoint: `last`" in (out / "derma-last.md").read_text()
+
+
+def test_dry_run_lists_runs_without_training(derma_root):
+    out = derma_root / "results"
+    result = invoke("medmnist", "--dataset", "dermamnist", "--aug", "randaug", "--saflex", "--seeds", "0,1,2",
+                    "--out", out, "--dry-run")
+    assert result.output.count("to run") == 3
+    assert not (out / "runs").exists()
+
+
+def run_cli(*args, env_offline=True):
+    env = {"SAFLEX_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "saflex_cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("medmnist", "--dataset", "nosuchmnist"), "unknown medmnist dataset"),
+    (("medmnist", "--aug", "cutout"), "unknown augmenter 'cutout'"),
+    (("medmnist", "--aug", "none", "--saflex"), "--saflex needs an upstream augmenter"),
+    (("medmnist", "--seeds", "a,b"), "--seeds must be a comma list of integers"),
+    (("medmnist", "--tau", "0"), "Invalid value for '--tau'"),
+    (("medmnist", "--dataset", "bloodmnist", "--data-root", "{tmp}"), "place the file at"),
+    (("report", "--out", "{tmp}"), "no completed run records"),
+])
+def test_bad_input_gets_one_clear_message_and_no_traceback(args, message, tmp_path):
+    result = run_cli(*(a.format(tmp=tmp_path) if isinstance(a, str) else a for a in args))
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split()), result.stderr
+    assert "Traceback" not in result.stderr
