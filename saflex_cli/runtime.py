@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import random
 import subprocess
@@ -51,6 +52,9 @@ def device_description(device: torch.device) -> str:
 
 
 def git_commit() -> str | None:
+    """HEAD of the project's checkout (+'-dirty'), or SAFLEX_GIT_COMMIT where the tree has no .git."""
+    if os.environ.get("SAFLEX_GIT_COMMIT"):
+        return os.environ["SAFLEX_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
                              capture_output=True, text=True, timeout=5)
