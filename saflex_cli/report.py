@@ -18,6 +18,7 @@ from .families.base import Recipe
 from .paper import paper_value
 from .records import atomic_write_text, load_records
 from .registry import FAMILIES
+from .trust import write_trust_report
 
 TOLERANCE = "within 2·sqrt(σ_ours² + σ_paper²) of the paper's mean"
 
@@ -103,7 +104,9 @@ def _gain_lines(recipe: Recipe, model: str, methods, columns, summaries) -> list
     lines = []
     for method in methods:
         base = upstream_row(method)
-        if base is None or base not in methods:
+        # Table 3 writes 'Img2Img (w/o finetune)' but 'SAflex (w/ Img2Img w/o finetune)'.
+        base = next((m for m in methods if base in (m, m.replace("(", "").replace(")", ""))), None)
+        if base is None:
             continue
         verdicts = []
         for column in columns:
@@ -125,11 +128,13 @@ def write_report(out: Path, family: str, selection: str | None = None, datasets:
                  name: str | None = None) -> tuple[Path, Path] | None:
     recipe = FAMILIES.get(family)
     selection = selection or recipe.selection
-    frame = collect(recipe, load_records(out, family), selection, datasets)
+    records = [r for r in load_records(out, family) if not datasets or r["config"]["dataset"] in datasets]
+    frame = collect(recipe, records, selection, datasets)
     if frame.empty:
         return None
     name = name or family
     csv_path, md_path = Path(out) / f"{name}.csv", Path(out) / f"{name}.md"
     atomic_write_text(csv_path, frame.to_csv(index=False))
     atomic_write_text(md_path, render_markdown(recipe, frame, selection, f"saflex {name}") + "\n")
+    write_trust_report(out, name, records, lambda record: recipe.cells(record, selection)[0].method)
     return csv_path, md_path

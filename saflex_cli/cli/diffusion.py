@@ -1,0 +1,51 @@
+"""`saflex diffusion`: the paper's Table 3 (generated augmentations, with and without SAflex)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import SaflexError
+from ..families.diffusion import COLUMNS, pool_options, scope_pool_options
+from . import options as opt
+from .common import build_configs, execute, parse_list
+
+
+def diffusion(
+    dataset: opt.Datasets = "cub",
+    aug: Annotated[str, typer.Option("--aug", help="none, randaug, pool (a generated pool, needs --pool), a comma list, or all.")] = "pool",
+    pool: Annotated[Optional[Path], typer.Option("--pool", help="Generated pool {root}/{method}/{dataset} in ALIA's layout.")] = None,
+    prompts: Annotated[Optional[str], typer.Option("--prompts", help="Only these prompt folders of the pool (comma list; default all).")] = None,
+    pool_label: Annotated[Optional[str], typer.Option("--pool-label", help="Table row of the pool, e.g. 'Img2Img (w/ finetune)' (default from its method).")] = None,
+    real_extra: Annotated[bool, typer.Option("--real-extra", help="Reference run: real + the real extra images (with --aug none).")] = False,
+    saflex: opt.Saflex = False,
+    seeds: opt.Seeds = "0,1,2",
+    epochs: opt.Epochs = None,
+    batch_size: opt.BatchSize = None,
+    lr: opt.Lr = None,
+    beta: opt.Beta = None,
+    tau: opt.Tau = None,
+    val_batch_size: opt.ValBatchSize = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper) or resnet10 (smoke tests).")] = None,
+    pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="'imagenet' (torchvision IMAGENET1K_V1), 'none', or a local weights file.")] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Image side in pixels (paper: 224).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="Image-decoding worker processes.")] = None,
+    data_root: Annotated[Path, typer.Option("--data-root", help="Folder holding CUB_200_2011/ and/or iwildcam_v2.0/train/.")] = Path("data"),
+    out: opt.Out = Path("results"),
+    device: opt.Device = None,
+    quiet: opt.Quiet = False,
+    dry_run: opt.DryRun = False,
+) -> None:
+    """ResNet-50 on CUB / iWildCam with RandAugment or a diffusion-generated pool, with and without SAflex (Table 3)."""
+    uses_pool = aug == "all" or "pool" in parse_list(aug, "--aug")
+    if uses_pool and pool is None:
+        raise SaflexError("--aug pool (and --aug all) needs --pool DIR: a generated pool folder {root}/{method}/{dataset}")
+    chosen = pool_options(pool, tuple(parse_list(prompts, "--prompts")) if prompts else None, pool_label) if uses_pool else {}
+    configs = build_configs(
+        "diffusion", dataset, aug, saflex, seeds, known_datasets=tuple(COLUMNS),
+        train={"epochs": epochs, "batch_size": batch_size, "data_root": str(data_root), "model": model},
+        saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size}, optim_settings={"lr": lr},
+        options={"pretrained": pretrained, "image_size": image_size, "workers": workers,
+                 "real_extra": real_extra or None, **chosen})
+    execute(scope_pool_options(configs), out, device, quiet, dry_run)

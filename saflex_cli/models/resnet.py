@@ -1,0 +1,90 @@
+"""torchvision ResNets as Classifiers, for the diffusion experiments (paper Table 3, ALIA's setup).
+
+ResNet-50 starts from the ImageNet weights ALIA used (torchvision IMAGENET1K_V1, the same
+tensors as timm's `resnet50.tv_in1k`), gets a new head and is fine-tuned in full. `pretrained`
+is "imagenet" (torch hub cache, downloaded once if the network allows), "none" (random init), or
+a local file (torchvision .pth or timm .safetensors/.pth state dict). ResNet-10 (one block per
+stage) is the small sibling for smoke tests; it has no released ImageNet weights.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.resnet import BasicBlock, ResNet
+
+from ..data.download import download
+from ..errors import SaflexError
+from ..registry import BACKBONES
+from .base import Classifier, ImageNormalize
+
+IMAGENET1K_V1 = "https://download.pytorch.org/models/resnet50-0676ba61.pth"  # torchvision's ResNet50_Weights.IMAGENET1K_V1
+NORMALIZATION = {"imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), "none": ([0.0] * 3, [1.0] * 3)}
+
+
+def imagenet_weights_file() -> Path:
+    """The torchvision checkpoint in the torch hub cache, fetched (and its SHA-256 prefix checked) if absent."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET1K_V1).name
+    if not path.is_file():
+        download([IMAGENET1K_V1], path, None, timeout=60.0)
+    prefix = path.stem.split("-")[-1]
+    if hashlib.sha256(path.read_bytes()).hexdigest()[: len(prefix)] != prefix:
+        raise SaflexError(f"{path} is not torchvision's ResNet-50 IMAGENET1K_V1 (SHA-256 does not start with {prefix}): "
+                          f"delete it and place the file from {IMAGENET1K_V1} there")
+    return path
+
+
+def read_state_dict(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SaflexError(f"no weights file at {path}: give --pretrained a local .pth/.safetensors file, 'imagenet' or 'none'")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state.get(key), dict):
+            state = state[key]
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_body_weights(net: nn.Module, path: Path) -> None:
+    """Load everything but the classifier head; refuse a file that does not fit the body."""
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise SaflexError(f"{path} does not fit this ResNet ({len(missing)} missing keys such as "
+                          f"{(missing or unexpected)[:2]}, {len(unexpected)} unexpected): give a ResNet-50 checkpoint")
+
+
+def as_classifier(net: ResNet, num_classes: int, normalize: str) -> Classifier:
+    if normalize not in NORMALIZATION:
+        raise SaflexError(f"unknown normalisation {normalize!r}; choose {', '.join(NORMALIZATION)}")
+    feature_dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return Classifier(net, feature_dim, num_classes, ImageNormalize(*NORMALIZATION[normalize]))
+
+
+@BACKBONES.register("resnet50")
+def resnet50(num_classes: int, normalize: str = "imagenet", pretrained: str = "imagenet") -> Classifier:
+    net = torchvision.models.resnet50()
+    if pretrained == "imagenet":
+        load_body_weights(net, imagenet_weights_file())
+    elif pretrained != "none":
+        load_body_weights(net, Path(pretrained))
+    return as_classifier(net, num_classes, normalize)
+
+
+@BACKBONES.register("resnet10")
+def resnet10(num_classes: int, normalize: str = "imagenet", pretrained: str = "none") -> Classifier:
+    net = ResNet(BasicBlock, [1, 1, 1, 1])
+    if pretrained == "imagenet":
+        raise SaflexError("resnet10 has no released ImageNet weights: use --pretrained none or a local file")
+    if pretrained != "none":
+        load_body_weights(net, Path(pretrained))
+    return as_classifier(net, num_classes, normalize)
