@@ -125,7 +125,7 @@ def tiny_pipeline(folder: Path, instruct: bool = False) -> Path:
                                                 hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1,
                                                 projection_dim=16))
     kind = StableDiffusionInstructPix2PixPipeline if instruct else StableDiffusionPipeline
-    scheduler = EulerAncestralDiscreteScheduler() if instruct else PNDMScheduler(skip_prk_steps=True)
+    scheduler = EulerAncestralDiscreteScheduler() if instruct else PNDMScheduler(skip_prk_steps=True, steps_offset=1)
     kind(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler, safety_checker=None,
          feature_extractor=None, requires_safety_checker=False).save_pretrained(str(folder))
     return folder

@@ -55,11 +55,16 @@ def read_state_dict(path: Path) -> dict:
 def load_body_weights(net: nn.Module, path: Path) -> None:
     """Load everything but the classifier head; refuse a file that does not fit the body."""
     state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shapes that differ
+        raise SaflexError(f"{path} does not fit this ResNet ({str(error).splitlines()[-1].strip()}): "
+                          f"give a checkpoint of the same architecture") from None
     missing = [k for k in missing if not k.startswith("fc.")]
     if missing or unexpected:
         raise SaflexError(f"{path} does not fit this ResNet ({len(missing)} missing keys such as "
-                          f"{(missing or unexpected)[:2]}, {len(unexpected)} unexpected): give a ResNet-50 checkpoint")
+                          f"{(missing or unexpected)[:2]}, {len(unexpected)} unexpected): give a checkpoint "
+                          f"of the same architecture")
 
 
 def as_classifier(net: ResNet, num_classes: int, normalize: str) -> Classifier:
