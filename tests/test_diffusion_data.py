@@ -13,7 +13,7 @@ from saflex_cli.data.images import preload, wilds_transform
 from saflex_cli.data.iwildcam import CLASS_YS, LISTS, file_list, load_iwildcam
 from saflex_cli.errors import SaflexError
 from saflex_cli.families.diffusion import class_balance_weights
-from saflex_cli.models.resnet import resnet10
+from saflex_cli.models.resnet import tiny_resnet
 
 
 def test_cub_subset_extra_validation_and_test(tmp_path):
@@ -95,14 +95,14 @@ def test_class_weights_are_inverse_counts_over_max():
 
 def test_resnet_weights_from_a_local_file_and_refusals(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    source = resnet10(num_classes=4)
+    source = tiny_resnet(num_classes=4)
     torch.save({"state_dict": {f"module.{k}": v for k, v in source.body.state_dict().items()}}, tmp_path / "w.pth")
-    loaded = resnet10(num_classes=7, pretrained=str(tmp_path / "w.pth"))
-    assert torch.equal(loaded.body.conv1.weight, source.body.conv1.weight)
+    loaded = tiny_resnet(num_classes=7, pretrained=str(tmp_path / "w.pth"))
+    assert torch.equal(loaded.body[0].weight, source.body[0].weight)
     assert loaded.head.out_features == 7
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(SaflexError, match="does not fit"):
-        resnet10(num_classes=2, pretrained=str(tmp_path / "bad.pth"))
+        tiny_resnet(num_classes=2, pretrained=str(tmp_path / "bad.pth"))
     monkeypatch.setenv("SAFLEX_OFFLINE", "1")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     from saflex_cli.models.resnet import resnet50

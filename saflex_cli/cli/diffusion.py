@@ -27,7 +27,7 @@ def diffusion(
     beta: opt.Beta = None,
     tau: opt.Tau = None,
     val_batch_size: opt.ValBatchSize = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper) or resnet10 (smoke tests).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper) or tiny_resnet (smoke tests).")] = None,
     pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="'imagenet' (torchvision IMAGENET1K_V1), 'none', or a local weights file.")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Image side in pixels (paper: 224).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="Image-decoding worker processes.")] = None,

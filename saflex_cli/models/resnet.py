@@ -3,8 +3,8 @@
 ResNet-50 starts from the ImageNet weights ALIA used (torchvision IMAGENET1K_V1, the same
 tensors as timm's `resnet50.tv_in1k`), gets a new head and is fine-tuned in full. `pretrained`
 is "imagenet" (torch hub cache, downloaded once if the network allows), "none" (random init), or
-a local file (torchvision .pth or timm .safetensors/.pth state dict). ResNet-10 (one block per
-stage) is the small sibling for smoke tests; it has no released ImageNet weights.
+a local file (torchvision .pth or timm .safetensors/.pth state dict). `tiny_resnet` is a narrow
+ResNet-10 for smoke tests on a CPU; it has no released ImageNet weights.
 """
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
+from torchvision.models.resnet import ResNet
 
 from ..data.download import download
 from ..errors import SaflexError
 from ..registry import BACKBONES
 from .base import Classifier, ImageNormalize
+from .resnet_small import resnet_body
 
 IMAGENET1K_V1 = "https://download.pytorch.org/models/resnet50-0676ba61.pth"  # torchvision's ResNet50_Weights.IMAGENET1K_V1
 NORMALIZATION = {"imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), "none": ([0.0] * 3, [1.0] * 3)}
@@ -67,12 +68,16 @@ def load_body_weights(net: nn.Module, path: Path) -> None:
                           f"of the same architecture")
 
 
+def normalization(name: str) -> ImageNormalize:
+    if name not in NORMALIZATION:
+        raise SaflexError(f"unknown normalisation {name!r}; choose {', '.join(NORMALIZATION)}")
+    return ImageNormalize(*NORMALIZATION[name])
+
+
 def as_classifier(net: ResNet, num_classes: int, normalize: str) -> Classifier:
-    if normalize not in NORMALIZATION:
-        raise SaflexError(f"unknown normalisation {normalize!r}; choose {', '.join(NORMALIZATION)}")
     feature_dim = net.fc.in_features
     net.fc = nn.Identity()
-    return Classifier(net, feature_dim, num_classes, ImageNormalize(*NORMALIZATION[normalize]))
+    return Classifier(net, feature_dim, num_classes, normalization(normalize))
 
 
 @BACKBONES.register("resnet50")
@@ -85,11 +90,12 @@ def resnet50(num_classes: int, normalize: str = "imagenet", pretrained: str = "i
     return as_classifier(net, num_classes, normalize)
 
 
-@BACKBONES.register("resnet10")
-def resnet10(num_classes: int, normalize: str = "imagenet", pretrained: str = "none") -> Classifier:
-    net = ResNet(BasicBlock, [1, 1, 1, 1])
+@BACKBONES.register("tiny_resnet")
+def tiny_resnet(num_classes: int, normalize: str = "imagenet", pretrained: str = "none", width: int = 16) -> Classifier:
+    """ResNet-10 layout (one basic block per stage) at width 16 with a 3x3 stem: smoke tests on a CPU."""
+    body = resnet_body(3, (1, 1, 1, 1), width)
     if pretrained == "imagenet":
-        raise SaflexError("resnet10 has no released ImageNet weights: use --pretrained none or a local file")
+        raise SaflexError("tiny_resnet has no released ImageNet weights: use --pretrained none or a local file")
     if pretrained != "none":
-        load_body_weights(net, Path(pretrained))
-    return as_classifier(net, num_classes, normalize)
+        load_body_weights(body, Path(pretrained))
+    return Classifier(body, width * 8, num_classes, normalization(normalize))
