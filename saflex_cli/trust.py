@@ -32,8 +32,9 @@ def trust_frame(records: list[dict], method_of=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def by_source(frame: pd.DataFrame, keys=("dataset", "method", "run", "seed", "source")) -> pd.DataFrame:
-    sums = frame.groupby(list(keys), sort=False)[["seen", "kept", "relabelled"]].sum().reset_index()
+def by_source(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts summed over classes: one row per (run, source)."""
+    sums = frame.groupby(["dataset", "method", "run", "seed", "source"], sort=False)[["seen", "kept", "relabelled"]].sum().reset_index()
     sums["kept_fraction"] = sums.kept / sums.seen
     sums["relabelled_fraction"] = sums.relabelled / sums.seen
     return sums
@@ -81,7 +82,7 @@ def plot_trust(frame: pd.DataFrame, path: Path) -> Path | None:
         positions = range(len(means))
         axis.barh([p + 0.2 for p in positions], means.kept_fraction, height=0.4, label="kept")
         axis.barh([p - 0.2 for p in positions], means.relabelled_fraction, height=0.4, label="relabelled")
-        axis.set_yticks(list(positions), [s[-60:] for s in means.index], fontsize=7)
+        axis.set_yticks(list(positions), [s.split("/", 1)[-1][-70:] for s in means.index], fontsize=7)  # prompt/setting
         axis.set_xlim(0, 1)
         axis.set_title(f"{method} on {dataset}", fontsize=9)
         axis.legend(fontsize=7, loc="lower right")

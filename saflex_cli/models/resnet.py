@@ -30,7 +30,11 @@ def imagenet_weights_file() -> Path:
     """The torchvision checkpoint in the torch hub cache, fetched (and its SHA-256 prefix checked) if absent."""
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET1K_V1).name
     if not path.is_file():
-        download([IMAGENET1K_V1], path, None, timeout=60.0)
+        try:
+            download([IMAGENET1K_V1], path, None, timeout=60.0)
+        except SaflexError as error:
+            raise SaflexError(f"{error}; or pass --pretrained FILE (torchvision's resnet50-0676ba61.pth or timm's "
+                              f"resnet50.tv_in1k weights)") from None
     prefix = path.stem.split("-")[-1]
     if hashlib.sha256(path.read_bytes()).hexdigest()[: len(prefix)] != prefix:
         raise SaflexError(f"{path} is not torchvision's ResNet-50 IMAGENET1K_V1 (SHA-256 does not start with {prefix}): "
