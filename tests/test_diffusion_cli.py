@@ -12,7 +12,8 @@ from diffusion_fixtures import make_cub, write_edits
 from saflex_cli.cli import app
 from saflex_cli.data.pools import read_manifest
 from saflex_cli.errors import SaflexError
-from saflex_cli.families.diffusion import build, defaults
+from saflex_cli.cli.common import build_configs
+from saflex_cli.families.diffusion import build, defaults, pool_options, scope_pool_options
 from saflex_cli.paper import paper_tables, paper_value
 from saflex_cli.registry import FAMILIES
 
@@ -103,3 +104,13 @@ def test_every_table3_row_is_a_recipe_method():
     table3 = paper_tables()[paper_tables().table == 3]
     assert set(table3.method) <= set(FAMILIES.get("diffusion").methods)
     assert set(table3.column) == {"cub (fine-grained)", "iwildcam (OOD)"}
+
+
+def test_only_pool_runs_carry_the_pool(cub_with_pool):
+    _, pool = cub_with_pool
+    configs = scope_pool_options(build_configs("diffusion", "cub", "all", False, "0", train={}, saflex_settings={},
+                                               options=pool_options(pool, None, None)))
+    assert {(c.aug, c.saflex.enabled) for c in configs} == {("none", False), ("randaug", False), ("randaug", True),
+                                                            ("pool", False), ("pool", True)}
+    for config in configs:  # a No Aug run must not be redone because the pool changed
+        assert (config.option("pool_manifest") == read_manifest(pool).checksum) == (config.aug == "pool")
