@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli.common import parse_seeds
-from .grid import run_grid
+from .errors import SaflexError
+from .grid import GridOptions, busy_note, grid_problems, run_grid
 from .records import read_record
 from .registry import FAMILIES
 
@@ -46,9 +47,16 @@ def summarise(by_method: dict, out: Path) -> dict[str, dict[str, list[float]]]:
     return summary
 
 
-def run_demo(seeds: str, out: Path, quiet: bool = False, epochs: int | None = None) -> dict:
+def run_demo(seeds: str, out: Path, quiet: bool = False, epochs: int | None = None,
+             options: GridOptions = GridOptions()) -> dict:
     by_method = demo_configs(parse_seeds(seeds), epochs)
-    run_grid([c for configs in by_method.values() for c in configs], out, device="cpu", quiet=quiet)
+    outcome = run_grid([c for configs in by_method.values() for c in configs], out, device="cpu", quiet=quiet,
+                       options=options)
+    if grid_problems(outcome):
+        raise SaflexError(grid_problems(outcome))
+    if busy_note(outcome):
+        Console(stderr=True).print(f"[yellow]{busy_note(outcome)}[/yellow]")
+        return {}
     summary = summarise(by_method, out)
 
     def cell(values):
