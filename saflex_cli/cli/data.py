@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..data.catalog import fetch as fetch_file
 from ..data.catalog import known_files
@@ -18,19 +17,15 @@ DataRoot = Annotated[Path, typer.Option("--data-root", help="Folder holding the 
 @data_app.command()
 def verify(data_root: DataRoot = Path("data"),
            present: Annotated[bool, typer.Option("--present", help="Only files that are on disk.")] = False) -> None:
-    """List every dataset file saflex knows with its checksum status."""
-    table = Table(title=f"dataset files under {data_root}")
-    for column in ("name", "status", "md5", "path"):
-        table.add_column(column)
+    """List every dataset file saflex knows with its checksum status (one line each, for grep)."""
     counts: dict[str, int] = {}
     for file in known_files(data_root):
         status, checksum = file.status()
         counts[status.split(":")[0]] = counts.get(status.split(":")[0], 0) + 1
         if present and status == "missing":
             continue
-        table.add_row(file.name, status, checksum or "", str(file.path or "(bundled with a package)"))
-    Console().print(table)
-    Console().print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        print(f"{file.name:<28} {status:<30} {checksum or '-':<32} {file.path or '(bundled with a package)'}")
+    print(f"under {data_root}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
 
 @data_app.command()

@@ -44,11 +44,16 @@ def _append_from(url: str, part: Path, timeout: float) -> None:
         if error.code == 416 and have:  # nothing left to send: the partial file is whole
             return
         raise
-    with response, open(part, "ab" if response.status == 206 else "wb") as out:
+    resumed = response.status == 206
+    length = response.headers.get("Content-Length")
+    expected = (have if resumed else 0) + int(length) if length is not None else None
+    with response, open(part, "ab" if resumed else "wb") as out:
         for block in iter(lambda: response.read(CHUNK), b""):
             out.write(block)
         out.flush()
         os.fsync(out.fileno())
+    if expected is not None and part.stat().st_size < expected:  # kept, and continued by the retry
+        raise ConnectionError(f"connection cut at {part.stat().st_size} of {expected} bytes")
 
 
 class _Lock:
@@ -98,7 +103,13 @@ def download(urls: list[str], destination: Path, md5: set[str] | None, *, timeou
             for attempt in range(retries):
                 try:
                     _append_from(url, part, timeout)
-                except (OSError, urllib.error.URLError) as error:  # timeouts are OSErrors
+                except urllib.error.HTTPError as error:
+                    errors.append(f"{url}: {error}")
+                    if error.code < 500:
+                        break  # not there: the next mirror
+                    time.sleep(backoff_s * 2 ** attempt)
+                    continue
+                except (OSError, urllib.error.URLError) as error:  # timeouts and cut connections
                     errors.append(f"{url}: {error}")
                     time.sleep(backoff_s * 2 ** attempt)
                     continue

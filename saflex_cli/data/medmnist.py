@@ -7,6 +7,7 @@ OrganA/C/S (blank samples removed). Both releases are accepted and the one used 
 from __future__ import annotations
 
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def load_medmnist(flag: str, root: Path, *, size: int = 28, as_rgb: bool = True,
     try:
         with np.load(path) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise SaflexError(f"{path} is not a readable npz file ({error}); delete it and download it again") from None
     num_classes = len(meta["label"])
     splits = {}
