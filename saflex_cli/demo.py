@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli.common import parse_seeds
+from .distributed import is_leader
 from .errors import SaflexError
 from .grid import GridOptions, busy_note, grid_problems, run_grid
 from .records import read_record
@@ -52,6 +53,8 @@ def run_demo(seeds: str, out: Path, quiet: bool = False, epochs: int | None = No
     by_method = demo_configs(parse_seeds(seeds), epochs)
     outcome = run_grid([c for configs in by_method.values() for c in configs], out, device="cpu", quiet=quiet,
                        options=options)
+    if not is_leader():
+        return {}
     if grid_problems(outcome):
         raise SaflexError(grid_problems(outcome))
     if busy_note(outcome):

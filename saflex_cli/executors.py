@@ -7,6 +7,7 @@ submitit parameters, e.g. '{"slurm_partition": "gpu", "timeout_min": 240, "gpus_
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from .claims import release_held
 from .config import RunConfig
 from .errors import SaflexError
-from .grid import GridOptions, GridOutcome, outcome_from_records, work
+from .grid import GridOptions, GridOutcome, outcome_from_records, run_grid
 
 CLUSTERS = {"slurm": "slurm", "submitit-local": "local"}
 DEFAULTS = {"timeout_min": 60 * 24, "gpus_per_node": 1, "cpus_per_task": 8}
@@ -46,7 +47,7 @@ def _checkpointable():
         """One array task: a grid worker; on preemption its claims are released and it is requeued."""
 
         def __call__(self, configs: list[RunConfig], out: Path, device: str | None, options: GridOptions) -> int:
-            return len(work(configs, out, device, quiet=True, options=options).ran)
+            return len(run_grid(configs, out, device, quiet=True, options=dataclasses.replace(options, workers=1)).ran)
 
         def checkpoint(self, *args, **kwargs):
             release_held()  # the run's checkpoint is on disk; a requeued task (or any worker) resumes it

@@ -269,4 +269,5 @@ def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, qui
         if all(record_status(out, c) is not None for c in configs):
             sweep_claims(out)
         sweep_temp_files(out)
+    broadcast(None, ranks)  # the other ranks read the records only once rank 0 has written them
     return outcome
