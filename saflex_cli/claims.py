@@ -19,6 +19,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import SaflexError
 from .files import atomic_write_text, host, pid_alive
 
 TTL_S = 600.0  # a claim whose heartbeat is this old belongs to a lost worker (clocks via NTP)
@@ -96,8 +97,8 @@ class Claim:
                 return
             try:
                 self._write_owner()
-            except OSError:
-                pass  # a missed beat; the TTL allows many
+            except (OSError, SaflexError):
+                pass  # a missed beat (the disk may be full); the TTL allows many
 
     def held(self) -> bool:
         """Still ours: checked before a record is written, in case a slow worker was taken over."""

@@ -45,19 +45,41 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class _Guarded:
+    """Passes writes through and keeps the OSError that a C++ writer (torch.save) would turn
+    into an opaque RuntimeError, so a full disk is still reported as one."""
+
+    def __init__(self, handle):
+        self._handle, self.error = handle, None
+
+    def write(self, data):
+        try:
+            return self._handle.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+
 def atomic_write(path: Path, write: Callable[[object], None], *, binary: bool = False) -> None:
     """Call write(handle) on a temp file beside `path`, then put it in place in one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_owner_tag()}", suffix=TEMP_SUFFIX)
+    guarded = None
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be read by the group
         with os.fdopen(fd, "wb" if binary else "w") as handle:
-            write(handle)
+            guarded = _Guarded(handle)
+            write(guarded)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        error = guarded.error if guarded is not None and guarded.error is not None else error
         if isinstance(error, OSError) and error.errno in NO_SPACE:
             raise DiskFull(f"could not write {path}: {os.strerror(error.errno)}; the previous version of the "
                            f"file is intact: free space (or raise the file-size limit) and rerun to resume") from None

@@ -25,7 +25,7 @@ from .claims import Claim, sweep_claims
 from .config import RECORD_SCHEMA, RunConfig
 from .distributed import Ranks, broadcast, init_from_env, local_device
 from .errors import SaflexError
-from .files import host, sweep_temp_files
+from .files import NO_SPACE, DiskFull, host, sweep_temp_files
 from .records import conflicting_records, read_record, record_path, record_status, set_aside, write_record
 from .registry import FAMILIES
 from .runtime import device_description, git_commit, package_versions, pick_device, seed_everything
@@ -85,9 +85,14 @@ def log_event(out: Path, event: str, config: RunConfig, **facts) -> None:
     line = json.dumps({"time": datetime.now(timezone.utc).isoformat(), "event": event, "run": config.run_name,
                        "host": host(), "pid": os.getpid(), **facts}) + "\n"
     Path(out).mkdir(parents=True, exist_ok=True)
-    fd = os.open(Path(out) / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    path = Path(out) / "events.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, line.encode())
+    except OSError as error:
+        if error.errno in NO_SPACE:
+            raise DiskFull(f"could not append to {path}: {os.strerror(error.errno)}; free space and rerun") from None
+        raise
     finally:
         os.close(fd)
 
