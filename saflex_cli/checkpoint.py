@@ -67,7 +67,10 @@ class Checkpoints:
                 return payload["state"]
             except Exception as error:  # a torn or foreign file: any unpickling error
                 aside = path.with_name(path.name + ".unreadable")
-                path.replace(aside)
+                try:
+                    path.replace(aside)
+                except FileNotFoundError:  # another rank of this run set it aside first
+                    pass
                 warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); "
                               f"set aside as {aside.name}, trying the previous one", stacklevel=2)
         return None

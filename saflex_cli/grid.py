@@ -148,7 +148,7 @@ def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progre
         if progress is not None:
             progress.remove_task(task)
     record = {**base, "status": "completed", "finished": datetime.now(timezone.utc).isoformat(),
-              "wall_time_s": time.perf_counter() - wall, "resumed_at": state and [state["epoch"], state["step"]],
+              "wall_time_s": time.perf_counter() - wall, "resumed_at": [state["epoch"], state["step"]] if state else None,
               **result}
     return _finish(out, config, record, checkpoints, claim, leader, "complete")
 

@@ -82,6 +82,9 @@ def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool
         for config in configs:
             console.print(f"  {record_status(out, config) or 'to run'}  {config.run_name}")
         return
+    if executor == "slurm":  # days of work: submit and return; `saflex report` once the array job is done
+        submit_grid(configs, out, executor, device=device, options=options, wait=False)
+        return
     if executor == "local":
         outcome = run_grid(configs, out, device=device, quiet=quiet, options=options)
     else:
