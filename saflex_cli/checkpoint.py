@@ -27,7 +27,8 @@ def rng_state() -> dict:
     kind, key, pos, has_gauss, gauss = np.random.get_state()
     return {"python": random.getstate(), "numpy": (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss),
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+            # Only once CUDA is in use (its generator states are host-side: no context is created).
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []}
 
 
 def set_rng_state(state: dict) -> None:
@@ -37,6 +38,20 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+
+
+def plain(value):
+    """Numpy scalars and arrays as Python numbers and tensors: what `weights_only` loading accepts,
+    so a metric returned as np.float64 cannot make every checkpoint unreadable."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    return value
 
 
 class Checkpoints:
@@ -51,7 +66,7 @@ class Checkpoints:
 
     def save(self, state: dict, run_id: str, epoch: int, step: int) -> Path:
         path = self.folder / f"e{epoch:05d}-s{step:08d}.pt"
-        payload = {"format": FORMAT, "run_id": run_id, "state": state}
+        payload = {"format": FORMAT, "run_id": run_id, "state": plain(state)}
         atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
         for old in self.paths()[self.keep:]:
             old.unlink(missing_ok=True)

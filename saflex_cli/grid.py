@@ -228,6 +228,8 @@ def work(configs: list[RunConfig], out: Path, device: str | None = None, quiet: 
 
 def _worker_main(index: int, configs, out, device, options) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // options.workers))
+    if device is not None and torch.device(device).type == "cuda" and torch.device(device).index is not None:
+        torch.cuda.set_device(torch.device(device))  # else every worker also opens a context on GPU 0
     work(configs, out, device, quiet=True, options=options)
 
 
@@ -262,6 +264,10 @@ def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, qui
             process.start()
         for process in processes:
             process.join()
+        stopped = [i for i, p in enumerate(processes) if p.exitcode != 0]
+        if stopped:
+            raise SaflexError(f"worker(s) {stopped} stopped with an error (message above); finished runs are "
+                              f"recorded and the others resume from their checkpoints when you rerun")
         outcome = outcome_from_records(out, configs)
     else:
         outcome = work(configs, out, device, quiet, options, ranks)

@@ -130,3 +130,11 @@ def test_sigkilled_run_resumes_to_identical_weights_and_metrics(tmp_path):
     assert records(tmp_path)[path.name]["resumed_at"][0] >= 1
     assert _without_times(records(tmp_path)[path.name]["epochs"]) == _without_times(expected["epochs"])
     assert not folder.exists()  # checkpoints go once the record is written
+
+
+def test_numpy_values_in_the_state_do_not_make_checkpoints_unreadable(tmp_path):
+    import numpy as np
+    store = Checkpoints(tmp_path)
+    store.save({"history": [{"auc": np.float64(0.5), "counts": np.arange(3)}]}, "run", 1, 0)
+    state = store.load_latest("run")
+    assert state["history"][0]["auc"] == 0.5 and state["history"][0]["counts"].tolist() == [0, 1, 2]

@@ -25,7 +25,7 @@ app.add_typer(data_app, name="data")
 
 
 @app.callback()
-def options(offline: Annotated[bool, typer.Option(
+def global_options(offline: Annotated[bool, typer.Option(
         "--offline", help="Refuse any download (same as SAFLEX_OFFLINE=1): a missing file is named, with where to put it.")] = False) -> None:
     if offline:
         os.environ["SAFLEX_OFFLINE"] = "1"
