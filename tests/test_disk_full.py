@@ -69,7 +69,7 @@ def test_grid_stops_with_a_clear_message_and_keeps_its_checkpoint(tmp_path):
 
     def limited():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (checkpoint.stat().st_size - 1, resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (checkpoint.stat().st_size // 2, resource.RLIM_INFINITY))
 
     child = subprocess.run([sys.executable, "-m", "saflex_cli", "demo", "--seeds", "0", "--epochs", "3", "--quiet",
                             "--retry-failed", "--out", str(tmp_path)], cwd=REPO, env=child_env(),
