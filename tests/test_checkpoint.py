@@ -9,7 +9,7 @@ import torch
 
 from reliability_helpers import demo_config, one_thread, records, wait_for, worker
 from saflex_cli.checkpoint import Checkpoints
-from saflex_cli.data.batches import CyclingBatches, TensorBatches
+from saflex_cli.data.batches import CyclingBatches, LoaderBatches, TensorBatches
 from saflex_cli.data.digits import load_digits_splits
 from saflex_cli.families.base import tensor_setup
 from saflex_cli.grid import checkpoint_folder, run_one
@@ -47,6 +47,26 @@ def test_batch_sources_resume_mid_pass():
     other = CyclingBatches(TensorBatches(data, torch.arange(50), 16, seed=0, min_batch=1))
     other.load_state_dict(state)
     assert [next(other)[1].tolist() for _ in range(5)] == expected
+
+
+class Indexed(torch.utils.data.Dataset):
+    """A dataset read item by item, as LoaderBatches reads images from disk."""
+
+    def __len__(self):
+        return 45
+
+    def __getitem__(self, index):
+        return torch.tensor([float(index)]), index
+
+
+def test_loader_batches_resume_mid_pass():
+    batches = LoaderBatches(Indexed(), 8, CPU, seed=3)
+    first = iter(batches)
+    next(first), next(first)
+    state = batches.state_dict()
+    rest = [t.tolist() for _, t in first]
+    fresh = LoaderBatches(Indexed(), 8, CPU, seed=4)
+    assert _batches_after(fresh, state, len(rest)) == rest
 
 
 def _dropout_trainer(config, seed_offset=0):
