@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 from collections import Counter
 
-import pytest
 import torch
 
 from reliability_helpers import demo_config, events, metrics, one_thread, records, wait_for, worker
