@@ -8,7 +8,7 @@ from collections import Counter
 
 import torch
 
-from reliability_helpers import demo_config, events, metrics, one_thread, records, wait_for, worker
+from reliability_helpers import cli, demo_config, events, metrics, one_thread, records, wait_for, worker
 from saflex_cli.augment.base import AugBatch
 from saflex_cli.claims import Claim
 from saflex_cli.grid import GridOptions, run_grid
@@ -138,3 +138,13 @@ def test_record_of_another_config_is_reported_and_only_replaced_with_force(tmp_p
     run_grid([new], tmp_path, device="cpu", quiet=True, options=GridOptions(force=True))
     assert not record_path(tmp_path, old).exists()
     assert (tmp_path / "superseded" / "demo" / record_path(tmp_path, old).name).exists()
+
+
+def test_workers_flag_shares_the_grid_between_processes(tmp_path):
+    child = cli("demo", "--seeds", "0", "--epochs", "1", "--workers", "2", "--out", str(tmp_path), "--quiet")
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
+    starts = Counter(e["run"] for e in events(tmp_path) if e["event"] == "start")
+    assert len(starts) == 3 and set(starts.values()) == {1}
+    assert all(r["status"] == "completed" for r in records(tmp_path).values()) and len(records(tmp_path)) == 3
+    assert leftovers(tmp_path) == []
