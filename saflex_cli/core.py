@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .distributed import mean_over_ranks, own_rows, sum_over_ranks
 from .objectives import CrossEntropy, Objective
 
 ParamDict = dict[str, Tensor]
@@ -55,16 +56,19 @@ def _functional(model: nn.Module, params: ParamDict):
     return call
 
 
-def validation_gradient(model: nn.Module, objective: Objective, inputs, targets) -> ParamDict:
-    """g = grad_theta L(val batch), leaving the model (and its .grad fields) untouched."""
+def validation_gradient(model: nn.Module, objective: Objective, inputs, targets, process_group=None) -> ParamDict:
+    """g = grad_theta L(val batch), leaving the model (and its .grad fields) untouched.
+
+    With a process group, each rank holds a share of the val batch and g is the mean over ranks.
+    """
     params = {name: p.requires_grad_() for name, p in
               ((n, t.clone()) for n, t in trainable_parameters(model).items())}
     with torch.enable_grad():
         logits = objective.logits(_functional(model, params), inputs)
         loss = objective.loss(logits, targets)
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-    return {name: torch.zeros_like(p) if grad is None else grad.detach()
-            for (name, p), grad in zip(params.items(), grads)}
+    return mean_over_ranks({name: torch.zeros_like(p) if grad is None else grad.detach()
+                            for (name, p), grad in zip(params.items(), grads)}, process_group)
 
 
 def directional_log_probs(model: nn.Module, objective: Objective, inputs, direction: ParamDict) -> Tensor:
@@ -87,24 +91,29 @@ def as_soft_rows(targets: Tensor, num_classes: int) -> Tensor:
     return targets.float()
 
 
-def sample_gumbel(shape, generator: torch.Generator | None, device) -> Tensor:
+def sample_gumbel(shape, generator: torch.Generator | None, device, process_group=None) -> Tensor:
+    """With a process group: this rank's rows of noise drawn for the global batch."""
     gen_device = generator.device if generator is not None else device
-    uniform = torch.rand(shape, generator=generator, device=gen_device).to(device)
+    rows, total = own_rows(shape[0], process_group, device)
+    uniform = torch.rand((total, *shape[1:]), generator=generator, device=gen_device)[rows].to(device)
     tiny = torch.finfo(uniform.dtype).tiny
     return -torch.log(-torch.log(uniform.clamp(tiny, 1.0 - 1e-7)))
 
 
 def extrapolate(pi: Tensor, upstream: Tensor, *, beta: float, tau: float, gumbel: bool = True,
-                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Soft labels and weights from Pi (Theorem 1 with the paper's two modifications)."""
+                generator: torch.Generator | None = None, process_group=None) -> tuple[Tensor, Tensor]:
+    """Soft labels and weights from Pi (Theorem 1 with the paper's two modifications).
+
+    With a process group, `pi` holds this rank's rows and the weights sum to 1 over all ranks.
+    """
     if tau <= 0:
         raise ValueError(f"tau must be > 0, got {tau}")
     scores = pi + beta * upstream
     if gumbel:
-        scores = scores + sample_gumbel(pi.shape, generator, pi.device)
+        scores = scores + sample_gumbel(pi.shape, generator, pi.device, process_group)
     labels = torch.softmax(scores / tau, dim=1)
     keep = ((pi * labels).sum(dim=1) >= 0).float()
-    total = keep.sum()
+    total = sum_over_ranks(keep.sum(), process_group)
     weights = keep / total if total > 0 else keep
     return labels, weights
 
@@ -121,18 +130,22 @@ def refinement_stats(pi: Tensor, upstream: Tensor, labels: Tensor, weights: Tens
 
 def refine(model: nn.Module, x_aug, y_aug: Tensor, x_val, y_val: Tensor, *, beta: float,
            tau: float, gumbel: bool = True, generator: torch.Generator | None = None,
-           objective: Objective | None = None, val_grad: ParamDict | None = None) -> Refined:
+           objective: Objective | None = None, val_grad: ParamDict | None = None,
+           process_group=None) -> Refined:
     """Sample weights and soft labels for an augmented batch (DEVELOPERS.md, 'The method').
 
     `y_aug` holds class ids (B,) or soft rows (B, K). `val_grad` lets a caller reuse a
-    validation gradient computed earlier (then `x_val`, `y_val` are not used).
+    validation gradient computed earlier (then `x_val`, `y_val` are not used). `process_group`
+    (torch.distributed; None = one process) makes the step that of the batch held by all ranks:
+    see distributed.py.
     """
     objective = objective or CrossEntropy()
     with torch.no_grad():
-        grad = val_grad if val_grad is not None else validation_gradient(model, objective, x_val, y_val)
+        grad = val_grad if val_grad is not None else validation_gradient(model, objective, x_val, y_val, process_group)
         pi = directional_log_probs(model, objective, x_aug, {n: -g for n, g in grad.items()})
         upstream = as_soft_rows(y_aug, pi.shape[1]).to(pi.device)
-        labels, weights = extrapolate(pi, upstream, beta=beta, tau=tau, gumbel=gumbel, generator=generator)
+        labels, weights = extrapolate(pi, upstream, beta=beta, tau=tau, gumbel=gumbel, generator=generator,
+                                      process_group=process_group)
     return Refined(pi, labels, weights, refinement_stats(pi, upstream, labels, weights))
 
 

@@ -12,7 +12,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .grid import run_grid
+from .distributed import is_leader
+from .errors import SaflexError
+from .grid import GridOptions, busy_note, grid_problems, run_grid
 from .records import read_record
 from .registry import FAMILIES
 
@@ -45,9 +47,18 @@ def summarise(by_method: dict, out: Path) -> dict[str, dict[str, list[float]]]:
     return summary
 
 
-def run_demo(seeds: list[int], out: Path, quiet: bool = False, epochs: int | None = None) -> dict:
+def run_demo(seeds: list[int], out: Path, quiet: bool = False, epochs: int | None = None,
+             options: GridOptions = GridOptions()) -> dict:
     by_method = demo_configs(seeds, epochs)
-    run_grid([c for configs in by_method.values() for c in configs], out, device="cpu", quiet=quiet)
+    outcome = run_grid([c for configs in by_method.values() for c in configs], out, device="cpu", quiet=quiet,
+                       options=options)
+    if not is_leader():
+        return {}
+    if grid_problems(outcome):
+        raise SaflexError(grid_problems(outcome))
+    if busy_note(outcome):
+        Console(stderr=True).print(f"[yellow]{busy_note(outcome)}[/yellow]")
+        return {}
     summary = summarise(by_method, out)
 
     def cell(values):

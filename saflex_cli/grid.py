@@ -1,8 +1,18 @@
-"""Runs a list of configs, skipping those already recorded; each run ends in one atomic record."""
+"""Runs a list of configs so that the results folder is the single source of truth.
+
+Each run is claimed before it starts (claims.py), resumes from its newest checkpoint, and ends
+in one atomic record: "completed", or "failed" with the reason, epoch and step (the grid then
+goes on). Several workers (processes, GPUs, nodes, SLURM array tasks) may share one folder;
+each run is executed by one of them. Every start, resume, completion and failure is appended
+to OUT/events.jsonl, the audit trail of who ran what.
+"""
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,33 +20,112 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .checkpoint import Checkpoints
+from .claims import Claim, sweep_claims
 from .config import RECORD_SCHEMA, RunConfig
-from .records import is_done, write_record
+from .distributed import Ranks, broadcast, init_from_env, local_device
+from .errors import SaflexError
+from .files import NO_SPACE, DiskFull, host, sweep_temp_files
+from .records import conflicting_records, read_record, record_path, record_status, set_aside, write_record
 from .registry import FAMILIES
 from .runtime import device_description, git_commit, package_versions, pick_device, seed_everything
-from .trainer import Trainer
+from .trainer import Trainer, TrainingDiverged
 
 console = Console(stderr=True)
+OUT_OF_MEMORY = (torch.OutOfMemoryError,)
 
 
 @dataclass
 class GridOutcome:
-    ran: list[Path]
-    skipped: list[RunConfig]
+    ran: list[Path] = field(default_factory=list)
+    skipped: list[RunConfig] = field(default_factory=list)  # already recorded
+    failed: list[Path] = field(default_factory=list)
+    busy: list[RunConfig] = field(default_factory=list)  # claimed by another worker
 
 
-def make_trainer(config: RunConfig, device: torch.device) -> Trainer:
+def make_trainer(config: RunConfig, device: torch.device, ranks: Ranks | None = None) -> Trainer:
     """Seed first, so the model's initial weights depend on the seed alone."""
     seed_everything(config.seed)
-    return Trainer(FAMILIES.get(config.family).build(config, device), config, device)
+    return Trainer(FAMILIES.get(config.family).build(config, device), config, device, ranks=ranks)
 
 
-def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progress | None = None) -> Path:
+@dataclass(frozen=True)
+class GridOptions:
+    retry_failed: bool = False  # rerun runs whose record says failed
+    force: bool = False  # set aside records of the same cells made with another config
+    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: at epoch ends only)
+    workers: int = 1  # worker processes on this machine (one per GPU when there are several)
+
+
+def outcome_from_records(out: Path, configs: list[RunConfig]) -> GridOutcome:
+    """What the folder says, once several workers have been at it."""
+    outcome = GridOutcome()
+    for config in configs:
+        status = record_status(out, config)
+        {"completed": outcome.ran, "failed": outcome.failed}.get(status, outcome.busy).append(record_path(out, config))
+    return outcome
+
+
+def grid_problems(outcome: GridOutcome) -> str | None:
+    """One line on the runs that failed, and what to do about it; None if none did."""
+    if not outcome.failed:
+        return None
+    return (f"{len(outcome.failed)} run(s) failed, reasons in their records and the report "
+            f"({', '.join(p.stem for p in outcome.failed[:3])}{', ...' if len(outcome.failed) > 3 else ''}): "
+            f"fix the cause and rerun with --retry-failed")
+
+
+def busy_note(outcome: GridOutcome) -> str | None:
+    if not outcome.busy:
+        return None
+    return (f"{len(outcome.busy)} run(s) are held by other workers (OUT/claims/); rerun later to see them "
+            f"recorded (a claim whose worker is gone is taken over)")
+
+
+def checkpoint_folder(out: Path, config: RunConfig) -> Path:
+    return Path(out) / "checkpoints" / config.family / config.run_name
+
+
+def log_event(out: Path, event: str, config: RunConfig, **facts) -> None:
+    """One JSON line per event, appended in a single write (atomic for short lines)."""
+    line = json.dumps({"time": datetime.now(timezone.utc).isoformat(), "event": event, "run": config.run_name,
+                       "host": host(), "pid": os.getpid(), **facts}) + "\n"
+    Path(out).mkdir(parents=True, exist_ok=True)
+    path = Path(out) / "events.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode())
+    except OSError as error:
+        if error.errno in NO_SPACE:
+            raise DiskFull(f"could not append to {path}: {os.strerror(error.errno)}; free space and rerun") from None
+        raise
+    finally:
+        os.close(fd)
+
+
+def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progress | None = None, *,
+            checkpoint_every: int = 0, ranks: Ranks | None = None, claim: Claim | None = None) -> Path | None:
+    """Train one run (from its checkpoint if there is one) and write its record.
+
+    Only rank 0 writes; a run that diverges or runs out of memory gets a failure record.
+    """
+    leader = ranks is None or ranks.leader
     started = datetime.now(timezone.utc).isoformat()
     wall = time.perf_counter()
-    trainer = make_trainer(config, device)
+    trainer = make_trainer(config, device, ranks)
     setup = trainer.setup
-    task = progress.add_task(config.run_name, total=config.epochs, status="") if progress else None
+    checkpoints = Checkpoints(checkpoint_folder(out, config))
+    state = checkpoints.load_latest(config.identity())
+    if state is not None:
+        trainer.load_state_dict(state)
+    if leader:
+        log_event(out, "resume" if state else "start", config, epoch=trainer.epoch, step=trainer.step)
+    task = progress.add_task(config.run_name, total=config.epochs, completed=trainer.epoch, status="") \
+        if progress else None
+
+    def save(t: Trainer) -> None:
+        if leader:
+            checkpoints.save(t.state_dict(), config.identity(), t.epoch, t.step)
 
     def on_epoch(entry: dict) -> None:
         if progress is None:
@@ -47,31 +136,153 @@ def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progre
         status = f"loss {entry['train_loss']:.3f}  val {first_metric:.3f}" + (f"  kept {kept:.2f}" if kept is not None else "")
         progress.update(task, advance=1, status=status)
 
-    result = trainer.fit(on_epoch)
-    if progress is not None:
-        progress.remove_task(task)
-    record = {
-        "schema": RECORD_SCHEMA, "status": "completed", "run_id": config.identity(), "run_name": config.run_name,
-        "config": config.to_dict(), "data": setup.provenance, "versions": package_versions(),
-        "device": device_description(device), "git_commit": git_commit(), "started": started,
-        "finished": datetime.now(timezone.utc).isoformat(), "wall_time_s": time.perf_counter() - wall,
-        **result,
-    }
-    return write_record(out, config, record)
+    base = {"schema": RECORD_SCHEMA, "run_id": config.identity(), "run_name": config.run_name,
+            "config": config.to_dict(), "data": setup.provenance, "versions": package_versions(),
+            "device": device_description(device), "world_size": ranks.world if ranks else 1,
+            "git_commit": git_commit(), "started": started}
+    try:
+        result = trainer.fit(on_epoch, save=save, save_every=checkpoint_every)
+    except (TrainingDiverged, *OUT_OF_MEMORY) as error:
+        epoch = getattr(error, "epoch", trainer.epoch + 1)
+        step = getattr(error, "step", trainer.step + 1)
+        record = {**base, "status": "failed", "reason": str(error).splitlines()[0], "error": type(error).__name__,
+                  "epoch": epoch, "step": step, "finished": datetime.now(timezone.utc).isoformat()}
+        return _finish(out, config, record, checkpoints, claim, leader, "fail", reason=record["reason"])
+    finally:
+        if progress is not None:
+            progress.remove_task(task)
+    record = {**base, "status": "completed", "finished": datetime.now(timezone.utc).isoformat(),
+              "wall_time_s": time.perf_counter() - wall, "resumed_at": [state["epoch"], state["step"]] if state else None,
+              **result}
+    return _finish(out, config, record, checkpoints, claim, leader, "complete")
 
 
-def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, quiet: bool = False) -> GridOutcome:
-    target = pick_device(device)
-    todo = [c for c in configs if not is_done(out, c)]
-    skipped = [c for c in configs if c not in todo]
-    if skipped and not quiet:
-        console.print(f"[dim]{len(skipped)} of {len(configs)} runs already recorded in {out}: skipped[/dim]")
-    ran = []
+def _finish(out, config, record, checkpoints, claim, leader, event, **facts) -> Path | None:
+    if not leader:
+        return None
+    if claim is not None and not claim.held():
+        console.print(f"[yellow]{config.run_name}: claim lost to another worker (heartbeat older than its TTL); "
+                      f"its result is discarded[/yellow]")
+        return None
+    path = write_record(out, config, record)
+    log_event(out, event, config, **facts)
+    if record["status"] == "completed":
+        checkpoints.clear()
+    return path
+
+
+def _pending(out: Path, configs: list[RunConfig], options: GridOptions) -> tuple[list, list, dict]:
+    """(to run, already recorded, the finish time of each failed record to retry)."""
+    todo, skipped, failed_at = [], [], {}
+    for config in configs:
+        status = record_status(out, config)
+        if status == "completed" or (status == "failed" and not options.retry_failed):
+            skipped.append(config)
+            continue
+        if status == "failed":
+            failed_at[config.run_name] = read_record(record_path(out, config)).get("finished")
+        todo.append(config)
+    return todo, skipped, failed_at
+
+
+def _still_to_run(out: Path, config: RunConfig, failed_at: dict) -> bool:
+    """Re-checked after claiming: another worker may have finished the run meanwhile."""
+    status = record_status(out, config)
+    if status is None:
+        return True
+    return status == "failed" and read_record(record_path(out, config)).get("finished") == failed_at.get(config.run_name)
+
+
+def work(configs: list[RunConfig], out: Path, device: str | None = None, quiet: bool = False,
+         options: GridOptions = GridOptions(), ranks: Ranks | None = None) -> GridOutcome:
+    """One worker's pass over the grid: claim, run, record, release; skip what others hold.
+
+    Under torchrun the ranks act as one worker: rank 0 claims and writes, the others follow.
+    """
+    out = Path(out)
+    target = local_device(ranks, pick_device(device))
+    leader = ranks is None or ranks.leader
+    todo, skipped, failed_at = _pending(out, configs, options)
+    outcome = GridOutcome(skipped=skipped)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[status]}"))
-    with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
+    with Progress(*columns, console=console, disable=quiet or not leader, transient=False) as progress:
         overall = progress.add_task(f"grid on {target.type}", total=len(todo), status="")
         for config in todo:
-            ran.append(run_one(config, out, target, progress))
+            claim = Claim(out, config.family, config.run_name) if leader else None
+            go = leader and claim.acquire()
+            if go and not _still_to_run(out, config, failed_at):
+                claim.release()
+                go = False
+            if not broadcast(go, ranks):
+                outcome.busy.append(config)
+                progress.update(overall, advance=1)
+                continue
+            try:
+                path = run_one(config, out, target, progress, checkpoint_every=options.checkpoint_every,
+                               ranks=ranks, claim=claim)
+            finally:
+                if claim is not None:
+                    claim.release()
+            if path is not None:
+                (outcome.ran if read_record(path)["status"] == "completed" else outcome.failed).append(path)
             progress.update(overall, advance=1)
-    return GridOutcome(ran, skipped)
+    return outcome
+
+
+def _worker_main(index: int, configs, out, device, options) -> None:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // options.workers))
+    if device is not None and torch.device(device).type == "cuda" and torch.device(device).index is not None:
+        torch.cuda.set_device(torch.device(device))  # else every worker also opens a context on GPU 0
+    work(configs, out, device, quiet=True, options=options)
+
+
+def worker_devices(device: str | None, workers: int) -> list[str | None]:
+    """One slot per GPU when there are several; otherwise every worker on the one device."""
+    if device is None and torch.cuda.device_count() > 1:
+        return [f"cuda:{i % torch.cuda.device_count()}" for i in range(workers)]
+    return [device] * workers
+
+
+def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, quiet: bool = False,
+             options: GridOptions = GridOptions()) -> GridOutcome:
+    out = Path(out)
+    ranks = init_from_env(pick_device(device).type)
+    if ranks is not None and options.workers > 1:
+        raise SaflexError("--workers starts its own processes; under torchrun each process group is one worker: "
+                          "drop --workers, or run without torchrun")
+    leader = ranks is None or ranks.leader
+    conflicts = conflicting_records(out, configs) if leader else []
+    if conflicts and options.force:
+        console.print(f"[yellow]{len(conflicts)} record(s) of these cells made with another config moved to "
+                      f"{set_aside(out, conflicts)}[/yellow]")
+    elif conflicts:
+        console.print(f"[yellow]{len(conflicts)} record(s) in {out} are of the same cells and seeds but another "
+                      f"config (e.g. {conflicts[0].name}); they are not counted as done, but the report still "
+                      f"reads them: pass --force to move them to {out / 'superseded'}[/yellow]")
+    if options.workers > 1:
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=_worker_main, args=(i, configs, out, d, options))
+                     for i, d in enumerate(worker_devices(device, options.workers))]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        stopped = [i for i, p in enumerate(processes) if p.exitcode != 0]
+        if stopped:
+            raise SaflexError(f"worker(s) {stopped} stopped with an error (message above); finished runs are "
+                              f"recorded and the others resume from their checkpoints when you rerun")
+        outcome = outcome_from_records(out, configs)
+    else:
+        outcome = work(configs, out, device, quiet, options, ranks)
+        if outcome.skipped and not quiet and leader:
+            console.print(f"[dim]{len(outcome.skipped)} of {len(configs)} runs already recorded in {out}: skipped[/dim]")
+    if leader:
+        for config in configs:  # a worker killed between writing a record and clearing its checkpoints
+            if record_status(out, config) == "completed":
+                Checkpoints(checkpoint_folder(out, config)).clear()
+        if all(record_status(out, c) is not None for c in configs):
+            sweep_claims(out)
+        sweep_temp_files(out)
+    broadcast(None, ranks)  # the other ranks read the records only once rank 0 has written them
+    return outcome

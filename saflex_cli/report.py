@@ -16,7 +16,7 @@ import pandas as pd
 
 from .families.base import Recipe
 from .paper import paper_value
-from .records import atomic_write_text, load_records
+from .records import atomic_write_text, load_failures, load_records
 from .registry import FAMILIES
 from .trust import write_trust_report
 
@@ -124,17 +124,28 @@ def _gain_lines(recipe: Recipe, model: str, methods, columns, summaries) -> list
     return lines
 
 
+def missing_lines(failures: list[dict]) -> str:
+    """The runs whose cells are missing from the tables above, and why (their failure records)."""
+    if not failures:
+        return ""
+    lines = ["", "## Missing runs", "", "Failed runs, left out of the tables above; rerun them with `--retry-failed`.", ""]
+    lines += [f"- `{r['run_name']}`: {r['reason']} (epoch {r['epoch']}, step {r['step']})" for r in failures]
+    return "\n".join(lines) + "\n"
+
+
 def write_report(out: Path, family: str, selection: str | None = None, datasets: set[str] | None = None,
                  name: str | None = None) -> tuple[Path, Path] | None:
     recipe = FAMILIES.get(family)
     selection = selection or recipe.selection
     records = [r for r in load_records(out, family) if not datasets or r["config"]["dataset"] in datasets]
     frame = collect(recipe, records, selection, datasets)
-    if frame.empty:
+    failures = [r for r in load_failures(out, family) if not datasets or r["config"]["dataset"] in datasets]
+    if frame.empty and not failures:
         return None
     name = name or family
     csv_path, md_path = Path(out) / f"{name}.csv", Path(out) / f"{name}.md"
     atomic_write_text(csv_path, frame.to_csv(index=False))
-    atomic_write_text(md_path, render_markdown(recipe, frame, selection, f"saflex {name}") + "\n")
+    tables = render_markdown(recipe, frame, selection, f"saflex {name}") if not frame.empty else f"# saflex {name}\n"
+    atomic_write_text(md_path, tables + missing_lines(failures) + "\n")
     write_trust_report(out, name, records, lambda record: recipe.cells(record, selection)[0].method)
     return csv_path, md_path

@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from .checkpoint import rng_state, set_rng_state
 from .config import RunConfig
 from .core import refine
+from .distributed import Ranks, share
 from .errors import SaflexError
 from .objectives import Objective
 from .runtime import autocast
@@ -78,6 +82,10 @@ def lr_factor(config: RunConfig, steps_per_epoch: int) -> Callable[[int], float]
     raise SaflexError(f"unknown schedule {optim.schedule!r}; choose multistep, cosine or constant")
 
 
+def _to(value, device: torch.device):
+    return value.to(device) if isinstance(value, Tensor) else value
+
+
 class EpochStats:
     """Per-epoch sums kept on the device, read once at the end (no sync per step)."""
 
@@ -96,6 +104,28 @@ class EpochStats:
             counts = torch.stack([mask.sum(), (mask & kept).sum(), (mask & changed).sum()]).float()
             self.groups[tuple(key)] = self.groups.get(tuple(key), 0) + counts
 
+    def reduce(self, group) -> None:
+        """Across ranks: losses and per-batch stats averaged, counts summed (trust counts stay per rank)."""
+        world = dist.get_world_size(group)
+        losses = torch.stack(self.losses).float()
+        dist.all_reduce(losses, group=group)
+        self.losses = list(losses / world)
+        for name in sorted(self.sums):
+            total = torch.as_tensor(self.sums[name], dtype=torch.float32, device=losses.device).clone()
+            dist.all_reduce(total, group=group)
+            self.sums[name] = total if name.endswith("_count") else total / world
+
+    def state_dict(self) -> dict:
+        return {"sums": dict(self.sums), "groups": self.groups, "losses": self.losses}
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device: torch.device) -> "EpochStats":
+        stats = cls()
+        stats.sums.update({k: _to(v, device) for k, v in state["sums"].items()})
+        stats.groups = {k: _to(v, device) for k, v in state["groups"].items()}
+        stats.losses = [_to(v, device) for v in state["losses"]]
+        return stats
+
     def summary(self, steps: int) -> dict:
         out = {}
         for name, value in self.sums.items():
@@ -110,9 +140,16 @@ class EpochStats:
 
 
 class Trainer:
-    def __init__(self, setup: TrainSetup, config: RunConfig, device: torch.device):
+    def __init__(self, setup: TrainSetup, config: RunConfig, device: torch.device, ranks: Ranks | None = None):
         self.setup, self.config, self.device = setup, config, device
         self.model = setup.model.to(device)
+        # Under torchrun every rank draws the global batches and trains on its share; the loss
+        # goes through DDP (gradient mean), the SAflex passes through the plain module.
+        self.ranks = ranks
+        self.process_group = ranks.group if ranks else None
+        self.world_size = ranks.world if ranks else 1
+        self.train_model = DistributedDataParallel(
+            self.model, device_ids=[device.index] if device.type == "cuda" else None) if ranks else self.model
         self.optimizer = build_optimizer([p for p in self.model.parameters() if p.requires_grad], config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, len(setup.train_batches)))
         # Augmentation and Gumbel draws come from this generator alone: same seed, same run.
@@ -120,52 +157,94 @@ class Trainer:
         self.history: list[dict] = []
         self.trust: dict[tuple[int, int], list[float]] = {}
         self.best: dict[str, dict] = {}
+        self.epoch, self.step = 0, 0  # epochs completed; steps taken in the current epoch
+        self.partial: EpochStats | None = None  # the current epoch's sums, while it runs
 
-    def fit(self, on_epoch: Callable[[dict], None] | None = None) -> dict:
-        for epoch in range(1, self.config.epochs + 1):
+    def fit(self, on_epoch: Callable[[dict], None] | None = None,
+            save: Callable[["Trainer"], None] | None = None, save_every: int = 0) -> dict:
+        """Train the remaining epochs (all of them, unless a checkpoint was loaded).
+
+        `save(trainer)` is called at every epoch end and every `save_every` steps within an epoch.
+        """
+        while self.epoch < self.config.epochs:
+            epoch = self.epoch + 1
             start = time.perf_counter()
-            train_stats = self.train_epoch(epoch)
+            train_stats = self.train_epoch(epoch, save, save_every)
             train_time = time.perf_counter() - start
             evaluation = self.setup.evaluate(self.model)
             entry = {"epoch": epoch, "train_time_s": train_time, "eval_time_s": time.perf_counter() - start - train_time,
                      "lr": self.optimizer.param_groups[0]["lr"], **train_stats, **evaluation}
             self.history.append(entry)
             self._update_selection(entry)
+            self.epoch, self.step = epoch, 0
+            if save:
+                save(self)
             if on_epoch:
                 on_epoch(entry)
         return self.summary()
 
-    def train_epoch(self, epoch: int) -> dict:
+    def train_epoch(self, epoch: int, save: Callable[["Trainer"], None] | None = None, save_every: int = 0) -> dict:
         self.model.train()
-        stats, steps = EpochStats(), 0
-        for step, (inputs, targets) in enumerate(self.setup.train_batches, start=1):
+        stats = self.partial = self.partial or EpochStats()  # a checkpoint taken mid-epoch restores it
+        for inputs, targets in self.setup.train_batches:
             loss = self.train_step(inputs, targets, stats)
             stats.losses.append(loss.detach())
-            steps = step
+            self.step += 1
+            if save and save_every and self.step % save_every == 0 and self.step < len(self.setup.train_batches):
+                save(self)
+        steps, self.partial = self.step, None
+        if self.ranks:  # every rank must see the same loss, or one stops while the others wait
+            stats.reduce(self.process_group)
         losses = torch.stack(stats.losses).float()
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
             raise TrainingDiverged(epoch, int((~finite).nonzero()[0]) + 1)
         return {"train_loss": float(losses.mean()), "steps": steps, **self._saflex_summary(stats, steps)}
 
+    def state_dict(self) -> dict:
+        """Everything that decides the rest of the run, so that a resumed run ends bit-identical."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "epoch": self.epoch, "step": self.step,
+                "train_batches": self.setup.train_batches.state_dict(),
+                "val_batches": self.setup.val_batches.state_dict(),
+                "partial_epoch": self.partial.state_dict() if self.partial is not None else None,
+                "history": self.history, "trust": self.trust, "best": self.best, "rng": rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.setup.train_batches.load_state_dict(state["train_batches"])
+        self.setup.val_batches.load_state_dict(state["val_batches"])
+        self.partial = EpochStats.from_state_dict(state["partial_epoch"], self.device) if state["partial_epoch"] else None
+        self.history, self.trust, self.best = state["history"], state["trust"], state["best"]
+        set_rng_state(state["rng"])
+
     def train_step(self, inputs, targets: Tensor, stats: EpochStats) -> Tensor:
         setup, saflex = self.setup, self.config.saflex
         aug_inputs = aug_labels = aug_weights = None
         if setup.augmenter is not None:
             upstream = setup.objective.soft_targets(targets, setup.num_classes)
-            aug = setup.augmenter(inputs, upstream, self.generator)
+            aug = share(setup.augmenter(inputs, upstream, self.generator), self.ranks)
             aug_inputs, aug_labels = aug.inputs, aug.labels
             if saflex.enabled:
-                val_inputs, val_targets = next(setup.val_batches)
+                val_inputs, val_targets = share(next(setup.val_batches), self.ranks)
                 refined = refine(self.model, aug.inputs, aug.labels, val_inputs, val_targets,
                                  beta=saflex.beta, tau=saflex.tau, gumbel=saflex.gumbel,
-                                 generator=self.generator, objective=setup.objective)
-                aug_labels, aug_weights = refined.labels, refined.weights
+                                 generator=self.generator, objective=setup.objective,
+                                 process_group=self.process_group)
+                # DDP averages gradients over ranks: scaling the globally normalised weights by
+                # the world size makes the mean equal the single-process sum over the batch.
+                aug_labels, aug_weights = refined.labels, refined.weights * self.world_size
                 self._accumulate(stats, refined, aug)
             else:
                 aug_weights = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
+        inputs, targets = share((inputs, targets), self.ranks)
         with autocast(self.device):
-            loss = setup.objective.training_loss(self.model, inputs, targets, aug_inputs, aug_labels, aug_weights)
+            loss = setup.objective.training_loss(self.train_model, inputs, targets, aug_inputs, aug_labels, aug_weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

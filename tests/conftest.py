@@ -1,12 +1,16 @@
 """Tiny models and MedMNIST-format files built by the tests themselves (no download)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 torch.set_num_threads(2)
+# The suite never touches the network: a missing file must be named, not downloaded.
+os.environ.setdefault("SAFLEX_OFFLINE", "1")
 
 
 class TinyCNN(nn.Module):

@@ -4,13 +4,16 @@ Command modules only parse flags and delegate; every known error is printed here
 """
 from __future__ import annotations
 
+import os
 import sys
 import warnings
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from ..errors import SaflexError
+from .data import data_app
 from .demo import demo
 from .diffusion import diffusion
 from .generate import generate
@@ -21,6 +24,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="SAflex (ICLR 2024): reproduce the paper's tables and refine your own augmentations.")
 for command in (medmnist, diffusion, generate, report, demo):
     app.command()(command)
+app.add_typer(data_app, name="data")
+
+
+@app.callback()
+def global_options(offline: Annotated[bool, typer.Option(
+        "--offline", help="Refuse any download (same as SAFLEX_OFFLINE=1): a missing file is named, with where to put it.")] = False) -> None:
+    if offline:
+        os.environ["SAFLEX_OFFLINE"] = "1"
 
 
 def main() -> None:

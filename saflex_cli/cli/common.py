@@ -9,8 +9,10 @@ from rich.console import Console
 from ..config import RunConfig, override
 from ..errors import SaflexError
 from ..families.base import Recipe
-from ..grid import run_grid
-from ..records import is_done
+from ..distributed import is_leader
+from ..executors import submit_grid
+from ..grid import GridOptions, busy_note, grid_problems, run_grid
+from ..records import record_status
 from ..registry import FAMILIES
 from ..report import write_report
 
@@ -70,17 +72,29 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
     return configs
 
 
-def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool, dry_run: bool) -> None:
+def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool, dry_run: bool,
+            options: GridOptions = GridOptions(), executor: str = "local") -> None:
     if not configs:
         raise SaflexError("no runs to do")
     console.print(f"[bold]{configs[0].family}[/bold]: {len(configs)} run(s); recipe of the first:")
     console.print(configs[0].to_dict(), highlight=False)
     if dry_run:
         for config in configs:
-            console.print(f"  {'recorded' if is_done(out, config) else 'to run  '}  {config.run_name}")
+            console.print(f"  {record_status(out, config) or 'to run'}  {config.run_name}")
         return
-    outcome = run_grid(configs, out, device=device, quiet=quiet)
-    console.print(f"{len(outcome.ran)} run(s) recorded, {len(outcome.skipped)} skipped (already recorded)")
-    written = write_report(out, configs[0].family)
-    if written:
-        console.print(f"tables: {written[1]} and {written[0]}")
+    if executor == "slurm":  # days of work: submit and return; `saflex report` once the array job is done
+        submit_grid(configs, out, executor, device=device, options=options, wait=False)
+        return
+    if executor == "local":
+        outcome = run_grid(configs, out, device=device, quiet=quiet, options=options)
+    else:
+        outcome = submit_grid(configs, out, executor, device=device, options=options)
+    if is_leader():
+        console.print(f"{len(outcome.ran)} run(s) recorded, {len(outcome.skipped)} skipped (already recorded)")
+        written = write_report(out, configs[0].family)
+        if written:
+            console.print(f"tables: {written[1]} and {written[0]}")
+    if busy_note(outcome) and is_leader():
+        console.print(f"[yellow]{busy_note(outcome)}[/yellow]")
+    if grid_problems(outcome):
+        raise SaflexError(grid_problems(outcome))

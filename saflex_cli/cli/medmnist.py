@@ -8,6 +8,7 @@ import typer
 
 from ..data.medmnist import flags_2d
 from . import options as opt
+from ..grid import GridOptions
 from .common import build_configs, execute
 
 
@@ -29,6 +30,11 @@ def medmnist(
     device: opt.Device = None,
     quiet: opt.Quiet = False,
     dry_run: opt.DryRun = False,
+    retry_failed: opt.RetryFailed = False,
+    force: opt.Force = False,
+    workers: opt.Workers = 1,
+    checkpoint_every: opt.CheckpointEvery = 0,
+    executor: opt.Executor = "local",
 ) -> None:
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""
     configs = build_configs(
@@ -36,4 +42,4 @@ def medmnist(
         train={"epochs": epochs, "batch_size": batch_size, "data_root": str(data_root)},
         saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
         optim_settings={"lr": lr}, options={"as_rgb": as_rgb, "skip_md5": skip_md5})
-    execute(configs, out, device, quiet, dry_run)
+    execute(configs, out, device, quiet, dry_run, GridOptions(retry_failed, force, checkpoint_every, workers), executor)

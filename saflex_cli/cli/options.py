@@ -21,3 +21,8 @@ Out = Annotated[Path, typer.Option("--out", help="Results folder: run records go
 Device = Annotated[Optional[str], typer.Option(help="Torch device (default: cuda if present, else cpu).")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are recorded) without training.")]
+RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Rerun runs whose record says failed (NaN, out of memory).")]
+Force = Annotated[bool, typer.Option("--force", help="Move records of the same cells made with another config to OUT/superseded/.")]
+Workers = Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the grid on this machine (one per GPU when there are several).")]
+CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", min=0, help="Also checkpoint every N steps (0: at epoch ends only).")]
+Executor = Annotated[str, typer.Option("--executor", help="local (this machine), or slurm / submitit-local: one array job through submitit.")]

@@ -19,6 +19,43 @@ def input_count(inputs) -> int:
     return len(inputs) if isinstance(inputs, Tensor) else len(inputs[0])
 
 
+class PassOrder:
+    """The order of one pass over a dataset, drawn from a private generator, and how far the
+    pass has got: what a checkpoint needs to resume mid-epoch with the same batches.
+
+    The generator state saved mid-pass is the one from before the pass's permutation, so a
+    resumed pass draws the same permutation again and skips the batches already consumed.
+    """
+
+    def __init__(self, seed: int, shuffle: bool):
+        self.generator = torch.Generator().manual_seed(seed)
+        self.shuffle = shuffle
+        self.pass_start: torch.Tensor | None = None  # generator state before this pass's draw
+        self.position = 0  # batches handed out in this pass
+        self.skip = 0  # batches to skip at the start of the next pass (set by a resume)
+
+    def start(self, count: int) -> tuple[Tensor, int]:
+        self.pass_start = self.generator.get_state()
+        order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
+        self.position, self.skip = self.skip, 0
+        return order, self.position
+
+    def advance(self) -> None:
+        self.position += 1
+
+    def finish(self) -> None:
+        self.pass_start, self.position = None, 0
+
+    def state_dict(self) -> dict:
+        if self.pass_start is not None:
+            return {"generator": self.pass_start, "position": self.position}
+        return {"generator": self.generator.get_state(), "position": 0}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.pass_start, self.position, self.skip = None, 0, int(state.get("position", 0))
+
+
 class TensorBatches:
     """Shuffled minibatches of tensors resident on one device.
 
@@ -28,8 +65,8 @@ class TensorBatches:
     def __init__(self, inputs, targets: Tensor, batch_size: int, *, shuffle: bool = True,
                  seed: int = 0, min_batch: int = 2):
         self.inputs, self.targets = inputs, targets
-        self.batch_size, self.shuffle, self.min_batch = batch_size, shuffle, min_batch
-        self.generator = torch.Generator().manual_seed(seed)
+        self.batch_size, self.min_batch = batch_size, min_batch
+        self.order = PassOrder(seed, shuffle)
         self.count = input_count(inputs)
 
     def __len__(self) -> int:
@@ -37,17 +74,19 @@ class TensorBatches:
         return full + (1 if rest >= self.min_batch else 0)
 
     def __iter__(self):
-        order = torch.randperm(self.count, generator=self.generator) if self.shuffle else torch.arange(self.count)
+        order, skip = self.order.start(self.count)
         order = order.to(self.targets.device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        for start in range(skip * self.batch_size, len(self) * self.batch_size, self.batch_size):
             index = order[start:start + self.batch_size]
+            self.order.advance()
             yield index_inputs(self.inputs, index), self.targets[index]
+        self.order.finish()
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        return self.order.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
+        self.order.load_state_dict(state)
 
 
 def to_device(inputs, device: torch.device):
@@ -66,28 +105,30 @@ class LoaderBatches:
     def __init__(self, dataset, batch_size: int, device: torch.device, *, shuffle: bool = True, seed: int = 0,
                  num_workers: int = 0, min_batch: int = 2):
         self.dataset, self.batch_size, self.device = dataset, batch_size, device
-        self.shuffle, self.num_workers, self.min_batch = shuffle, num_workers, min_batch
-        self.generator = torch.Generator().manual_seed(seed)
+        self.num_workers, self.min_batch = num_workers, min_batch
+        self.order = PassOrder(seed, shuffle)
 
     def __len__(self) -> int:
         full, rest = divmod(len(self.dataset), self.batch_size)
         return full + (1 if rest >= self.min_batch else 0)
 
     def __iter__(self):
-        count = len(self.dataset)
-        order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
-        batches = [order[s:s + self.batch_size].tolist() for s in range(0, len(self) * self.batch_size, self.batch_size)]
+        order, skip = self.order.start(len(self.dataset))
+        batches = [order[s:s + self.batch_size].tolist()
+                   for s in range(skip * self.batch_size, len(self) * self.batch_size, self.batch_size)]
         loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=batches, num_workers=self.num_workers,
                                              pin_memory=self.device.type == "cuda",
                                              persistent_workers=False)
         for inputs, targets in loader:
+            self.order.advance()
             yield to_device(inputs, self.device), targets.to(self.device, non_blocking=True)
+        self.order.finish()
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        return self.order.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
+        self.order.load_state_dict(state)
 
 
 def split_batches(split, batch_size: int, device: torch.device):
@@ -113,3 +154,11 @@ class CyclingBatches:
         except StopIteration:
             self._iterator = iter(self.batches)
             return next(self._iterator)
+
+    def state_dict(self) -> dict:
+        return self.batches.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """The next batch is the one that followed the saved state (the pass is redrawn and skipped)."""
+        self.batches.load_state_dict(state)
+        self._iterator = None

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from .catalog import DataFile, register_catalog
 from .splits import Split, Splits
+
+
+@register_catalog("digits")
+def catalog(root) -> list[DataFile]:
+    return [DataFile("digits", None)]
 
 
 def load_digits_splits(seed: int, train_size: int = 200, val_size: int = 200) -> Splits:

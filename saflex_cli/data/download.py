@@ -1,16 +1,25 @@
-"""Downloads with a timeout, an MD5 check and an atomic move; offline mode names the file to place."""
+"""Downloads that survive flaky hosts: timeout, retries, a resumable partial file, several
+mirrors, an MD5 check and an atomic move. Offline mode names the file to place and where.
+
+The partial file (<name>.part) is kept between attempts and runs, and continued with an HTTP
+Range request where the server allows it. A lock file (<name>.lock, created exclusively) keeps
+two grid workers from writing the same partial file; a lock whose process is gone is broken.
+"""
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from ..errors import SaflexError
+from ..files import fsync_dir, host, pid_alive
 
 CHUNK = 1 << 20
+RETRIES = 3
+BACKOFF_S = 2.0
 
 
 def md5sum(path: Path) -> str:
@@ -25,25 +34,90 @@ def offline() -> bool:
     return os.environ.get("SAFLEX_OFFLINE", "") not in ("", "0")
 
 
-def download(urls: list[str], destination: Path, md5: set[str] | None, *, timeout: float = 60.0) -> Path:
-    """Fetch the first URL that answers into `destination`; refuse content with the wrong MD5."""
+def _append_from(url: str, part: Path, timeout: float) -> None:
+    """Continue `part` from its current size (restart it if the server ignores the Range)."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and have:  # nothing left to send: the partial file is whole
+            return
+        raise
+    resumed = response.status == 206
+    length = response.headers.get("Content-Length")
+    expected = (have if resumed else 0) + int(length) if length is not None else None
+    with response, open(part, "ab" if resumed else "wb") as out:
+        for block in iter(lambda: response.read(CHUNK), b""):
+            out.write(block)
+        out.flush()
+        os.fsync(out.fileno())
+    if expected is not None and part.stat().st_size < expected:  # kept, and continued by the retry
+        raise ConnectionError(f"connection cut at {part.stat().st_size} of {expected} bytes")
+
+
+class _Lock:
+    def __init__(self, path: Path, wait_s: float):
+        self.path, self.wait_s = path, wait_s
+
+    def __enter__(self):
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, f"{host()} {os.getpid()}".encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    owner_host, pid = self.path.read_text().split()
+                    if owner_host == host() and not pid_alive(int(pid)):
+                        self.path.unlink(missing_ok=True)
+                        continue
+                except (OSError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise SaflexError(f"{self.path} is held by another download for too long; if none is "
+                                      f"running, delete it and retry") from None
+                time.sleep(1.0)
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def download(urls: list[str], destination: Path, md5: set[str] | None, *, timeout: float = 60.0,
+             retries: int = RETRIES, backoff_s: float = BACKOFF_S) -> Path:
+    """Fetch `destination` from the first URL that yields content with an accepted MD5."""
     destination = Path(destination)
-    place_hint = f"place the file at {destination} yourself (from {urls[0]})"
+    place_hint = f"place the file at {destination} yourself (from {' or '.join(urls)})"
     if offline():
-        raise SaflexError(f"{destination.name} is missing and SAFLEX_OFFLINE is set: {place_hint}")
+        raise SaflexError(f"{destination.name} is missing and offline mode is on (--offline / SAFLEX_OFFLINE): "
+                          f"{place_hint}")
     destination.parent.mkdir(parents=True, exist_ok=True)
+    part = destination.with_name(destination.name + ".part")
     errors = []
-    for url in urls:
-        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-                shutil.copyfileobj(response, out, CHUNK)
-            if md5 and md5sum(Path(tmp)) not in md5:
-                raise ValueError("MD5 mismatch")
-            os.replace(tmp, destination)
-            return destination
-        except (OSError, ValueError) as error:
-            errors.append(f"{url}: {error}")
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+    with _Lock(destination.with_name(destination.name + ".lock"), wait_s=timeout * retries * len(urls) * 4):
+        if destination.exists() and (not md5 or md5sum(destination) in md5):
+            return destination  # another worker fetched it while we waited for the lock
+        for url in urls:
+            for attempt in range(retries):
+                try:
+                    _append_from(url, part, timeout)
+                except urllib.error.HTTPError as error:
+                    errors.append(f"{url}: {error}")
+                    if error.code < 500:
+                        break  # not there: the next mirror
+                    time.sleep(backoff_s * 2 ** attempt)
+                    continue
+                except (OSError, urllib.error.URLError) as error:  # timeouts and cut connections
+                    errors.append(f"{url}: {error}")
+                    time.sleep(backoff_s * 2 ** attempt)
+                    continue
+                if md5 and md5sum(part) not in md5:
+                    errors.append(f"{url}: MD5 {md5sum(part)} is no known release")
+                    part.unlink()
+                    break  # this host serves other content: try the next mirror
+                os.replace(part, destination)
+                fsync_dir(destination.parent)
+                return destination
     raise SaflexError(f"could not download {destination.name} ({'; '.join(errors)}): {place_hint}")

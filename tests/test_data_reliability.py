@@ -1,0 +1,157 @@
+"""Data you can trust, offline: verify, fetch (retries, resume, mirrors, MD5), --offline, bad files."""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from saflex_cli.cli import main
+from saflex_cli.data.catalog import DataFile
+from saflex_cli.data.download import download
+from saflex_cli.errors import SaflexError
+
+PAYLOAD = bytes(range(256)) * 2000  # 512 kB
+PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
+
+
+class FlakyHost(http.server.BaseHTTPRequestHandler):
+    """Serves PAYLOAD at /good (honouring Range), cuts the first answer short, 404s elsewhere,
+    and serves other bytes at /other (a mirror with the wrong content)."""
+
+    cut_first = True
+    requests: list[tuple[str, str | None]] = []
+
+    def do_GET(self):
+        FlakyHost.requests.append((self.path, self.headers.get("Range")))
+        if self.path == "/other":
+            body = b"not the file" * 100
+        elif self.path == "/good":
+            body = PAYLOAD
+        else:
+            self.send_error(404)
+            return
+        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if FlakyHost.cut_first and self.path == "/good":
+            FlakyHost.cut_first = False
+            self.wfile.write(body[start:start + len(body) // 3])
+            self.wfile.flush()
+            self.connection.close()  # a dropped connection mid-file
+            return
+        self.wfile.write(body[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def host():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHost)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    FlakyHost.cut_first, FlakyHost.requests = True, []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_survives_dead_mirror_wrong_mirror_and_a_cut_connection(host, tmp_path, monkeypatch):
+    monkeypatch.delenv("SAFLEX_OFFLINE")
+    target = tmp_path / "file.npz"
+    download([f"{host}/gone", f"{host}/other", f"{host}/good"], target, {PAYLOAD_MD5}, timeout=5, backoff_s=0)
+    assert target.read_bytes() == PAYLOAD
+    good = [r for p, r in FlakyHost.requests if p == "/good"]
+    assert good[0] is None and good[1] == f"bytes={len(PAYLOAD) // 3}-"  # resumed, not restarted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.npz"]  # no partial, no lock
+
+
+def test_download_refuses_content_with_unknown_md5(host, tmp_path, monkeypatch):
+    monkeypatch.delenv("SAFLEX_OFFLINE")
+    with pytest.raises(SaflexError, match="MD5"):
+        download([f"{host}/other"], tmp_path / "file.npz", {PAYLOAD_MD5}, timeout=5, backoff_s=0)
+    assert not (tmp_path / "file.npz").exists()
+
+
+def test_offline_names_the_file_and_where_to_put_it(tmp_path):
+    with pytest.raises(SaflexError, match=f"offline.*{tmp_path / 'x.npz'}.*http://example.org/x"):
+        download(["http://example.org/x"], tmp_path / "x.npz", None)
+
+
+def test_data_file_status():
+    def status(releases, exists=True, path=None):
+        return DataFile("x", path, (), releases).status()[0]
+    import tempfile
+    with tempfile.NamedTemporaryFile() as handle:
+        handle.write(b"abc")
+        handle.flush()
+        md5 = hashlib.md5(b"abc").hexdigest()
+        from pathlib import Path
+        path = Path(handle.name)
+        assert status({md5: "official"}, path=path) == "official release"
+        assert status({md5: "pre-2.2.4"}, path=path) == "older release: pre-2.2.4"
+        assert status({"0" * 32: "official"}, path=path) == "unknown checksum"
+    assert status({}, path=Path("/nonexistent/x")) == "missing"
+    assert status({}) == "bundled"
+
+
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["saflex", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_verify_lists_known_files_with_status(tmp_path, monkeypatch, capsys):
+    (tmp_path / "medmnist").mkdir()
+    (tmp_path / "medmnist" / "pathmnist.npz").write_bytes(b"not the release")
+    code, _ = run_cli(monkeypatch, capsys, "data", "verify", "--data-root", str(tmp_path))
+    assert code == 0
+    monkeypatch.setattr(sys, "argv", ["saflex", "data", "verify", "--data-root", str(tmp_path), "--present"])
+    with pytest.raises(SystemExit):
+        main()
+    listing = capsys.readouterr().out
+    assert "medmnist/pathmnist" in listing and "unknown checksum" in listing and "digits" in listing
+
+
+def fake_medmnist(path, *, images=None, labels=None, corrupt=False):
+    """A file in MedMNIST's npz layout (pneumoniamnist: 28x28 gray, 2 classes)."""
+    if corrupt:
+        path.write_bytes(b"PK\x03\x04 truncated zip")
+        return path
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 40), ("val", 20), ("test", 20)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) if images is None else images(n)
+        arrays[f"{split}_labels"] = rng.integers(0, 2, (n, 1)) if labels is None else labels(n)
+    np.savez(path, **arrays)
+    return path
+
+
+BAD_INPUTS = {
+    "unknown dataset": (None, ["--dataset", "nosuchmnist"], "unknown medmnist dataset"),
+    "corrupt npz": (dict(corrupt=True), [], "not a readable npz"),
+    "wrong shape": (dict(images=lambda n: np.zeros((n, 28), np.float32)), [], "expected uint8 images"),
+    "labels out of range": (dict(labels=lambda n: np.full((n, 1), 7)), [], "labels outside 0..1"),
+    "missing file, offline": ("missing", [], "offline mode is on"),
+    "bad flag": (None, ["--epochs", "0"], "Invalid value"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_one_clear_message_and_no_record(case, tmp_path, monkeypatch, capsys):
+    fixture, flags, message = BAD_INPUTS[case]
+    data = tmp_path / "data"
+    data.mkdir()
+    if isinstance(fixture, dict):
+        fake_medmnist(data / "pneumoniamnist.npz", **fixture)
+    args = ["medmnist", "--dataset", "pneumoniamnist", "--seeds", "0", "--epochs", "1", "--skip-md5", "--quiet",
+            "--data-root", str(data), "--out", str(tmp_path / "out"), *flags]
+    code, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.glob("out/runs/**/*.json"))
