@@ -122,18 +122,22 @@ class Trainer:
         self.best: dict[str, dict] = {}
 
     def fit(self, on_epoch: Callable[[dict], None] | None = None) -> dict:
+        if self.config.epochs == 0:  # nothing to train (a zero-shot model): evaluate it once, as epoch 0
+            self._evaluate_epoch(0, time.perf_counter(), {"train_loss": float("nan"), "steps": 0}, on_epoch)
         for epoch in range(1, self.config.epochs + 1):
             start = time.perf_counter()
-            train_stats = self.train_epoch(epoch)
-            train_time = time.perf_counter() - start
-            evaluation = self.setup.evaluate(self.model)
-            entry = {"epoch": epoch, "train_time_s": train_time, "eval_time_s": time.perf_counter() - start - train_time,
-                     "lr": self.optimizer.param_groups[0]["lr"], **train_stats, **evaluation}
-            self.history.append(entry)
-            self._update_selection(entry)
-            if on_epoch:
-                on_epoch(entry)
+            self._evaluate_epoch(epoch, start, self.train_epoch(epoch), on_epoch)
         return self.summary()
+
+    def _evaluate_epoch(self, epoch: int, start: float, train_stats: dict, on_epoch) -> None:
+        train_time = time.perf_counter() - start
+        evaluation = self.setup.evaluate(self.model)
+        entry = {"epoch": epoch, "train_time_s": train_time, "eval_time_s": time.perf_counter() - start - train_time,
+                 "lr": self.optimizer.param_groups[0]["lr"], **train_stats, **evaluation}
+        self.history.append(entry)
+        self._update_selection(entry)
+        if on_epoch:
+            on_epoch(entry)
 
     def train_epoch(self, epoch: int) -> dict:
         self.model.train()

@@ -12,12 +12,13 @@ from rich.console import Console
 
 from ..errors import SaflexError
 from .demo import demo
+from .flyp import flyp
 from .medmnist import medmnist
 from .report import report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="SAflex (ICLR 2024): reproduce the paper's tables and refine your own augmentations.")
-for command in (medmnist, report, demo):
+for command in (medmnist, flyp, report, demo):
     app.command()(command)
 
 
