@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,13 @@ def tiny_clip(seed: int = 0, dtype=torch.float32):
     return load_clip(TINY_CLIP, "random").to(dtype)
 
 
+@lru_cache(maxsize=1)
+def _tokenizer():
+    return open_clip.get_tokenizer(register_tiny_clip())
+
+
 def tiny_tokens(texts: list[str]) -> torch.Tensor:
-    return open_clip.get_tokenizer(register_tiny_clip())(texts)
+    return _tokenizer()(texts)
 
 
 def write_iwildcam(root: Path, sizes=None, classes=(0, 1, 2, 3), seed: int = 0) -> Path:
