@@ -51,6 +51,8 @@ def test_missing_dataset_root_is_one_clear_error(tmp_path):
 def test_missing_weights_file_and_offline_tag_are_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(SaflexError, match="ViT-B-16.pt' not found.*--pretrained"):
         load_clip("ViT-B-16-quickgelu", str(tmp_path / "ViT-B-16.pt"))
+    with pytest.raises(SaflexError, match="need quick_gelu=True.*-quickgelu variant"):
+        load_clip("ViT-B-16", "openai")
     monkeypatch.setenv("SAFLEX_OFFLINE", "1")
     with pytest.raises(SaflexError, match=r"open_clip_pytorch_model.bin from https://huggingface.co/timm/"
                                           r"vit_base_patch16_clip_224.openai.*--pretrained"):

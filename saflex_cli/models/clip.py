@@ -103,6 +103,11 @@ def load_clip(arch: str, pretrained: str) -> ClipModel:
     elif Path(pretrained).is_file():
         source = str(pretrained)
     elif pretrained in tags:
+        needs_quick_gelu = open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu", False)
+        if needs_quick_gelu != open_clip.get_model_config(arch).get("quick_gelu", False):
+            raise SaflexError(f"the {pretrained} weights of {arch} need quick_gelu={needs_quick_gelu}, which {arch} "
+                              f"lacks (the model would silently degrade): use the "
+                              f"{'-quickgelu variant' if needs_quick_gelu else 'variant without -quickgelu'}")
         if offline():
             raise SaflexError(f"CLIP weights {arch}/{pretrained} are not here and SAFLEX_OFFLINE is set: "
                               f"{_weights_hint(arch, pretrained)}")
@@ -111,12 +116,12 @@ def load_clip(arch: str, pretrained: str) -> ClipModel:
         raise SaflexError(f"CLIP weights {pretrained!r} not found: not a file, and not a tag of {arch} "
                           f"({', '.join(tags) or 'none'}, or {RANDOM}); pass an existing weights file with --pretrained")
     previous = logging.getLogger().level
-    logging.getLogger().setLevel(logging.ERROR)  # open_clip logs 'no pretrained weights' at WARNING
+    logging.getLogger().setLevel(logging.CRITICAL)  # open_clip logs 'no pretrained weights' and failed downloads
     try:
         clip = open_clip.create_model(arch, pretrained=source)
     except RuntimeError as error:
         if source in tags:
-            raise SaflexError(f"could not fetch CLIP weights {arch}/{pretrained} ({error}): "
+            raise SaflexError(f"open_clip could not download the CLIP weights {arch}/{pretrained} (no network?): "
                               f"{_weights_hint(arch, pretrained)}") from None
         raise SaflexError(f"could not load CLIP weights from {pretrained} into {arch}: {error}") from None
     finally:
