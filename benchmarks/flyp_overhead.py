@@ -25,18 +25,19 @@ from saflex_cli.augment.paired import ImagePart  # noqa: E402
 from saflex_cli.augment.wilds_randaug import WildsRandAugment  # noqa: E402
 from saflex_cli.data.batches import CyclingBatches  # noqa: E402
 from saflex_cli.families.flyp import defaults  # noqa: E402
-from saflex_cli.models.clip import load_clip, tokenizer  # noqa: E402
+from saflex_cli.models.clip import image_size, load_clip, tokenizer  # noqa: E402
 from saflex_cli.objectives import Contrastive  # noqa: E402
 from saflex_cli.runtime import device_description  # noqa: E402
 from saflex_cli.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
 
 
-def synthetic_batches(model, arch: str, batch: int, count: int, device, seed: int):
+def synthetic_batches(arch: str, batch: int, count: int, device, seed: int):
     gen = torch.Generator().manual_seed(seed)
     captions = tokenizer(arch)([f"a photo of animal {i}." for i in range(batch * count)])
     out = []
     for i in range(count):
-        images = torch.randint(0, 256, (batch, 3, model.image_size, model.image_size), generator=gen, dtype=torch.uint8)
+        size = image_size(arch)
+        images = torch.randint(0, 256, (batch, 3, size, size), generator=gen, dtype=torch.uint8)
         out.append(((images.to(device), captions[i * batch:(i + 1) * batch].to(device)),
                     torch.arange(batch, device=device)))
     return out
@@ -47,9 +48,9 @@ def step_time(arch: str, batch: int, steps: int, device: torch.device, saflex: b
     model = load_clip(arch, "random")
     config = dataclasses.replace(defaults(), model=arch, aug="randaug", batch_size=batch,
                                  saflex=dataclasses.replace(defaults().saflex, enabled=saflex, val_batch_size=batch))
-    train = synthetic_batches(model, arch, batch, 2, device, seed=1)
+    train = synthetic_batches(arch, batch, 2, device, seed=1)
     setup = TrainSetup(model=model, objective=Contrastive(), train_batches=train,
-                       val_batches=CyclingBatches(synthetic_batches(model, arch, batch, 2, device, seed=2)),
+                       val_batches=CyclingBatches(synthetic_batches(arch, batch, 2, device, seed=2)),
                        augmenter=ImagePart(WildsRandAugment()), evaluate=lambda m: {}, num_classes=batch)
     trainer = Trainer(setup, config, device)
     trainer.model.train()

@@ -26,7 +26,8 @@ from ..data.batches import CyclingBatches, LoaderBatches
 from ..data.iwildcam import NUM_CLASSES, CaptionedImages, ImageFiles, eval_transform, load_iwildcam
 from ..ensembling import DEFAULT_ALPHAS, WeightEnsemble
 from ..errors import SaflexError
-from ..models.clip import ClipModel, class_embeddings, image_classifier, load_clip, set_zero_shot_head, tokenizer
+from ..models.clip import (ClipModel, class_embeddings, image_classifier, image_size, load_clip, set_zero_shot_head,
+                           tokenizer)
 from ..objectives import Contrastive, CrossEntropy
 from ..registry import AUGMENTERS, FAMILIES
 from ..runtime import autocast
@@ -168,8 +169,9 @@ def build(config: RunConfig, device: torch.device) -> TrainSetup:
     method = config.option("method", "flyp")
     if method not in METHODS:
         raise SaflexError(f"unknown flyp method {method!r}; choose from: {', '.join(METHODS)}")
+    size = image_size(config.model)
+    data = load_iwildcam(Path(config.data_root), tokenizer(config.model), size)  # the data first: a quick refusal
     clip = load_clip(config.model, config.option("pretrained", "openai")).to(device)
-    data = load_iwildcam(Path(config.data_root), tokenizer(config.model), clip.image_size)
     class_tokens = data.class_tokens.to(device)
     val_images = data.splits["id_val"]
     train_images = data.splits["train"]
@@ -186,7 +188,7 @@ def build(config: RunConfig, device: torch.device) -> TrainSetup:
         model = image_classifier(clip, NUM_CLASSES).to(device)
         set_zero_shot_head(model, clip, class_tokens)
         ensemble = WeightEnsemble(model, scorer, "id_val", "macro_f1", alphas)  # zero-shot end: before the LP
-        train_eval_crop = ImageFiles(train_images.paths, train_images.labels, eval_transform(clip.image_size))
+        train_eval_crop = ImageFiles(train_images.paths, train_images.labels, eval_transform(size))
         provenance.update(fit_linear_probe(model, train_eval_crop, val_images, config, device))
         objective = CrossEntropy()
         train_batches = loader(train_images, config.batch_size, config.seed)

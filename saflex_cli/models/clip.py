@@ -30,11 +30,6 @@ class ClipModel(nn.Module):
         self.prepare = ImageNormalize(open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
         self.clip = clip
 
-    @property
-    def image_size(self) -> int:
-        size = self.clip.visual.image_size
-        return size[0] if isinstance(size, (tuple, list)) else size
-
     def encode_image(self, images: Tensor) -> Tensor:
         return F.normalize(self.clip.encode_image(self.prepare(images)), dim=-1)
 
@@ -88,15 +83,23 @@ def _weights_hint(arch: str, tag: str) -> str:
     return f"download {filename} from {source} and pass --pretrained /path/to/{filename}"
 
 
+def image_size(arch: str) -> int:
+    """The input resolution of an open_clip architecture, read from its config (no weights needed)."""
+    config = open_clip.get_model_config(arch)
+    if config is None:
+        raise SaflexError(f"unknown open_clip architecture {arch!r}; choose one of open_clip.list_models(), "
+                          f"e.g. ViT-B-16-quickgelu")
+    size = config["vision_cfg"]["image_size"]
+    return size[0] if isinstance(size, (tuple, list)) else size
+
+
 def load_clip(arch: str, pretrained: str) -> ClipModel:
     """open_clip `arch` with weights from a local file, a tag (downloaded by open_clip) or 'random'.
 
     The OpenAI ViT-B/16 weights need QuickGELU: use the '-quickgelu' architecture with them
     (open_clip only warns on a mismatch, and the model silently degrades).
     """
-    if arch not in open_clip.list_models():
-        raise SaflexError(f"unknown open_clip architecture {arch!r}; choose one of open_clip.list_models(), "
-                          f"e.g. ViT-B-16-quickgelu")
+    image_size(arch)  # refuses an unknown architecture
     tags = open_clip.list_pretrained_tags_by_model(arch)
     if pretrained == RANDOM:
         source = None
