@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -43,7 +44,8 @@ def synthetic_batches(arch: str, batch: int, count: int, device, seed: int):
     return out
 
 
-def step_time(arch: str, batch: int, steps: int, device: torch.device, saflex: bool) -> float:
+def make_step(arch: str, batch: int, device: torch.device, saflex: bool):
+    """One trainer (same seed, same batches) whose train_step differs from the other's only by SAflex."""
     torch.manual_seed(0)
     model = load_clip(arch, "random")
     config = dataclasses.replace(defaults(), model=arch, aug="randaug", batch_size=batch,
@@ -54,18 +56,28 @@ def step_time(arch: str, batch: int, steps: int, device: torch.device, saflex: b
                        augmenter=ImagePart(WildsRandAugment()), evaluate=lambda m: {}, num_classes=batch)
     trainer = Trainer(setup, config, device)
     trainer.model.train()
+    count = iter(range(10**9))
 
-    def run(count: int) -> None:
-        for i in range(count):
-            inputs, targets = train[i % len(train)]
-            trainer.train_step(inputs, targets, EpochStats())
+    def step() -> float:
+        inputs, targets = train[next(count) % len(train)]
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        trainer.train_step(inputs, targets, EpochStats())
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
 
-    run(2)  # warm-up: allocator, kernels, autotuning
-    start = time.perf_counter()
-    run(steps)
-    return (time.perf_counter() - start) / steps
+    return step
+
+
+def median_step_times(arch: str, batch: int, steps: int, device: torch.device) -> tuple[float, float]:
+    """Median step times, the two arms alternating step by step so that load drifts hit both alike."""
+    plain, refined = make_step(arch, batch, device, False), make_step(arch, batch, device, True)
+    for _ in range(2):  # warm-up: allocator, kernels, autotuning
+        plain(), refined()
+    times = [(plain(), refined()) for _ in range(steps)]
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 def main() -> None:
@@ -82,11 +94,10 @@ def main() -> None:
         from flyp_helpers import register_tiny_clip
         args.model = register_tiny_clip()
     device = torch.device(args.device)
-    plain = step_time(args.model, args.batch_size, args.steps, device, saflex=False)
-    refined = step_time(args.model, args.batch_size, args.steps, device, saflex=True)
+    plain, refined = median_step_times(args.model, args.batch_size, args.steps, device)
     result = {"model": args.model, "batch_size": args.batch_size, "steps": args.steps,
-              "device": device_description(device), "flyp_randaug_s_per_step": plain,
-              "flyp_saflex_s_per_step": refined, "ratio": refined / plain}
+              "device": device_description(device), "flyp_randaug_s_per_step (median)": plain,
+              "flyp_saflex_s_per_step (median)": refined, "ratio": refined / plain}
     print(json.dumps(result, indent=1))
     print(f"FLYP+SAflex / FLYP+RandAug step time: {refined / plain:.2f}x "
           f"({refined * 1000:.1f} ms vs {plain * 1000:.1f} ms per step, {args.model}, batch {args.batch_size}, "
