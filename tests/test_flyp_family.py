@@ -17,8 +17,8 @@ from saflex_cli.cli import app
 from saflex_cli.data.iwildcam import NUM_CLASSES, CaptionedImages, class_names, load_iwildcam
 from saflex_cli.ensembling import WeightEnsemble, interpolate_state
 from saflex_cli.errors import SaflexError
-from saflex_cli.families.flyp import COLUMNS, RECIPE
-from saflex_cli.models.clip import load_clip, tokenizer
+from saflex_cli.families.flyp import COLUMNS, LP_INVERSE_REGULARISATION, RECIPE
+from saflex_cli.models.clip import class_embeddings, image_classifier, load_clip, set_zero_shot_head, tokenizer
 from saflex_cli.paper import paper_value
 
 runner = CliRunner()
@@ -122,6 +122,18 @@ def test_wise_ft_endpoints_reproduce_both_models_exactly():
             assert all(torch.equal(a, b) for a, b in zip(ours, model.eval()(inputs)))
 
 
+def test_lp_ft_zero_shot_head_scores_like_clip_zero_shot():
+    """The classifier's zero-shot end (WiSE-FT for LP-FT) is CLIP's zero-shot classifier, scaled by s."""
+    clip = tiny_clip(seed=8).eval()
+    class_tokens = tiny_tokens([f"a photo of a {c}." for c in ("cat", "dog", "zebra")]).reshape(3, 1, -1)
+    classifier = image_classifier(clip, 3)
+    set_zero_shot_head(classifier, clip, class_tokens)
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = clip.clip.logit_scale.exp() * clip.encode_image(images) @ class_embeddings(clip, class_tokens).T
+        torch.testing.assert_close(classifier.eval()(images), expected)
+
+
 def test_table4_labels_and_columns_match_the_paper():
     for method in RECIPE.methods:
         for column in COLUMNS:
@@ -158,6 +170,9 @@ def test_saflex_flyp_end_to_end_renders_table4(iwildcam_root, tmp_path):
     assert [e["epoch"] for e in zero_shot["epochs"]] == [0] and zero_shot["epochs"][0]["steps"] == 0
     test = zero_shot["selections"]["best_val_macro_f1"]["test"]
     assert test["ensembled_id_macro_f1"] == test["id_macro_f1"]  # nothing trained: every alpha is the same model
+
+    (lp_ft,) = [r for r in records.values() if dict(r["config"]["options"])["method"] == "lpft"]
+    assert lp_ft["data"]["linear_probe_C"] in LP_INVERSE_REGULARISATION
 
     result = runner.invoke(app, ["report", "--out", str(out), "--family", "flyp"])
     assert result.exit_code == 0, result.output
