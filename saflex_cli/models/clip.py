@@ -12,7 +12,6 @@ import logging
 import os
 from pathlib import Path
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,11 +21,13 @@ from ..errors import SaflexError
 from .base import Classifier, ImageNormalize
 
 RANDOM = "random"  # --pretrained random: untrained weights (timing, tests)
+# open_clip is imported where it is used: it takes seconds, and every `saflex` command imports this module.
 
 
 class ClipModel(nn.Module):
     def __init__(self, clip: nn.Module):
         super().__init__()
+        import open_clip
         self.prepare = ImageNormalize(open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
         self.clip = clip
 
@@ -72,6 +73,7 @@ def set_zero_shot_head(classifier: Classifier, model: ClipModel, class_tokens: T
 
 
 def _weights_hint(arch: str, tag: str) -> str:
+    import open_clip
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if cfg.get("hf_hub"):
         repo, filename = os.path.split(cfg["hf_hub"])  # 'org/name/' means open_clip's default file name
@@ -85,6 +87,7 @@ def _weights_hint(arch: str, tag: str) -> str:
 
 def image_size(arch: str) -> int:
     """The input resolution of an open_clip architecture, read from its config (no weights needed)."""
+    import open_clip
     config = open_clip.get_model_config(arch)
     if config is None:
         raise SaflexError(f"unknown open_clip architecture {arch!r}; choose one of open_clip.list_models(), "
@@ -99,6 +102,7 @@ def load_clip(arch: str, pretrained: str) -> ClipModel:
     The OpenAI ViT-B/16 weights need QuickGELU: use the '-quickgelu' architecture with them
     (open_clip only warns on a mismatch, and the model silently degrades).
     """
+    import open_clip
     image_size(arch)  # refuses an unknown architecture
     tags = open_clip.list_pretrained_tags_by_model(arch)
     if pretrained == RANDOM:
@@ -134,4 +138,5 @@ def load_clip(arch: str, pretrained: str) -> ClipModel:
 
 def tokenizer(arch: str):
     """open_clip's tokenizer for `arch` (the bundled BPE vocabulary: no download)."""
+    import open_clip
     return open_clip.get_tokenizer(arch)
