@@ -14,6 +14,7 @@ being differentiated, as in the training step itself.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -79,10 +80,25 @@ def directional_log_probs(model: nn.Module, objective: Objective, inputs, direct
     def log_probs(p: ParamDict) -> Tensor:
         return F.log_softmax(objective.logits(_functional(model, p), inputs).float(), dim=1)
 
-    # Fused attention kernels have no forward-AD formula; the math kernel does.
-    with sdpa_kernel([SDPBackend.MATH]):
+    with forward_ad_attention():
         _, pi = jvp(log_probs, (params,), (tangents,))
     return pi.detach()
+
+
+@contextmanager
+def forward_ad_attention():
+    """Attention kernels that have a forward-AD formula, for the JVP only (training keeps the fast ones).
+
+    Fused SDPA kernels have none, so the math kernel is forced; in eval mode nn.MultiheadAttention
+    takes its native fast path (also without one) unless that path is switched off.
+    """
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def as_soft_rows(targets: Tensor, num_classes: int) -> Tensor:

@@ -78,3 +78,63 @@ class CrossEntropy:
             aug_weights = aug_weights * (aug_labels @ self.class_weights.to(aug_labels))
             aug_weights = aug_weights / aug_weights.sum().clamp_min(1e-12)
         return self.loss(clean, targets) + weighted_soft_cross_entropy(augmented, aug_labels, aug_weights)
+
+
+class Contrastive:
+    """CLIP's symmetric InfoNCE, as FLYP fine-tunes with it (paper Eq. 13; Appendix A).
+
+    The model maps (images, texts) to (L2-normalised image embeddings, L2-normalised text
+    embeddings, logit scale s), as open_clip's CLIP does. The B captions of a batch are its B
+    proxy classes: `logits` are the image->text scores s * g(I) h(T)^T (B x B), upstream label
+    rows are the identity (image i belongs to caption i), and same-class pairs count as
+    negatives, as in FLYP. Class ids passed as `targets` are not used.
+
+    Training loss of a refined augmented batch (a choice, since the paper writes only the
+    image->text term, Eq. 14): the image->text term with SAflex's soft rows y_i over the texts
+    and weights w_i, plus the text->image term with its usual positive (image i for text i)
+    weighted by the same w_i, where the softmax over images leaves rejected images out. A
+    rejected image (w_i = 0) thus leaves the loss entirely, and with uniform weights and identity
+    labels (no SAflex) the augmented term is exactly the CLIP loss of the augmented batch. Both
+    terms are weighted means over the batch (sum w = 1), like the clean loss, so averaging
+    gradients across data-parallel ranks averages the per-rank losses.
+    """
+
+    MASKED = -1.0e4  # a logit whose exp is 0 in float32 next to s * cos <= 100, and stays finite
+
+    def logits(self, call: Callable, inputs) -> Tensor:
+        image, text, scale = call(inputs)[:3]
+        return scale * image @ text.T
+
+    def soft_targets(self, targets: Tensor, num_classes: int) -> Tensor:
+        return torch.eye(len(targets), device=targets.device)
+
+    def loss(self, logits: Tensor, targets: Tensor | None = None) -> Tensor:
+        logits = logits.float()
+        positives = torch.arange(len(logits), device=logits.device)
+        return (F.cross_entropy(logits, positives) + F.cross_entropy(logits.T, positives)) / 2
+
+    def augmented_loss(self, logits: Tensor, soft_labels: Tensor, weights: Tensor) -> Tensor:
+        """(sum_i w_i CE(y_i, image i -> texts) + sum_i w_i CE(i, text i -> kept images)) / 2."""
+        logits = logits.float()
+        image_to_text = weighted_soft_cross_entropy(logits, soft_labels, weights)
+        kept_images = (weights > 0)[None, :]
+        text_logits = logits.T.masked_fill(~kept_images, self.MASKED)
+        positives = torch.arange(len(logits), device=logits.device)
+        text_to_image = (weights * F.cross_entropy(text_logits, positives, reduction="none")).sum()
+        return (image_to_text + text_to_image) / 2
+
+    def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
+                      aug_weights=None) -> Tensor:
+        if aug_inputs is None:
+            return self.loss(self.logits(model, inputs))
+        images, texts = inputs[0], inputs[1]
+        count = len(images)
+        if aug_inputs[1] is texts:  # captions untouched by the augmenter: encode them once
+            image, text, scale = model(type(inputs)([torch.cat([images, aug_inputs[0]]), texts]))[:3]
+            clean_text = aug_text = text
+        else:
+            image, text, scale = model(concat_inputs(inputs, aug_inputs))[:3]
+            clean_text, aug_text = text[:count], text[count:]
+        clean = scale * image[:count] @ clean_text.T
+        augmented = scale * image[count:] @ aug_text.T
+        return self.loss(clean) + self.augmented_loss(augmented, aug_labels, aug_weights)

@@ -165,23 +165,31 @@ class Trainer:
         """Train the remaining epochs (all of them, unless a checkpoint was loaded).
 
         `save(trainer)` is called at every epoch end and every `save_every` steps within an epoch.
+        With `epochs == 0` (a zero-shot model) the model is evaluated once, as epoch 0.
         """
+        if self.config.epochs == 0 and not self.history:
+            entry = self._evaluate_epoch(0, time.perf_counter(), {"train_loss": float("nan"), "steps": 0})
+            if on_epoch:
+                on_epoch(entry)
         while self.epoch < self.config.epochs:
             epoch = self.epoch + 1
             start = time.perf_counter()
-            train_stats = self.train_epoch(epoch, save, save_every)
-            train_time = time.perf_counter() - start
-            evaluation = self.setup.evaluate(self.model)
-            entry = {"epoch": epoch, "train_time_s": train_time, "eval_time_s": time.perf_counter() - start - train_time,
-                     "lr": self.optimizer.param_groups[0]["lr"], **train_stats, **evaluation}
-            self.history.append(entry)
-            self._update_selection(entry)
+            entry = self._evaluate_epoch(epoch, start, self.train_epoch(epoch, save, save_every))
             self.epoch, self.step = epoch, 0
             if save:
                 save(self)
             if on_epoch:
                 on_epoch(entry)
         return self.summary()
+
+    def _evaluate_epoch(self, epoch: int, start: float, train_stats: dict) -> dict:
+        train_time = time.perf_counter() - start
+        evaluation = self.setup.evaluate(self.model)
+        entry = {"epoch": epoch, "train_time_s": train_time, "eval_time_s": time.perf_counter() - start - train_time,
+                 "lr": self.optimizer.param_groups[0]["lr"], **train_stats, **evaluation}
+        self.history.append(entry)
+        self._update_selection(entry)
+        return entry
 
     def train_epoch(self, epoch: int, save: Callable[["Trainer"], None] | None = None, save_every: int = 0) -> dict:
         self.model.train()

@@ -61,7 +61,7 @@ def test_diffusion_command_trains_two_seeds_and_renders_in_report(cub_with_pool,
 
     again = CliRunner().invoke(app, ["diffusion", "--dataset", "cub", "--aug", "pool", "--pool", str(pool), "--saflex",
                                      "--seeds", "0,1", "--dry-run", *tiny])
-    assert again.exit_code == 0 and again.output.count("recorded") >= 2
+    assert again.exit_code == 0 and again.output.count("completed") >= 2
 
 
 def test_real_extra_reference_trains_on_train_plus_extra(cub_with_pool):

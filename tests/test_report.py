@@ -65,6 +65,9 @@ def test_incomplete_or_torn_records_are_ignored(tmp_path):
     fake_record(tmp_path, "none", False, 0, 0.9)
     folder = tmp_path / "runs" / "medmnist"
     (folder / "torn.json").write_text('{"status": "compl')
-    (folder / "failed.json").write_text(json.dumps({"status": "failed"}))
-    csv_path, _ = write_report(tmp_path, "medmnist")
+    failure = {"status": "failed", "run_name": "x_seed3", "reason": "the training loss became NaN/inf",
+               "epoch": 2, "step": 7, "config": {"dataset": "dermamnist"}}
+    (folder / "failed.json").write_text(json.dumps(failure))
+    csv_path, md_path = write_report(tmp_path, "medmnist")
     assert len(pd.read_csv(csv_path)) == 1
+    assert "- `x_seed3`: the training loss became NaN/inf (epoch 2, step 7)" in md_path.read_text()

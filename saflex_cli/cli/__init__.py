@@ -16,13 +16,14 @@ from ..errors import SaflexError
 from .data import data_app
 from .demo import demo
 from .diffusion import diffusion
+from .flyp import flyp
 from .generate import generate
 from .medmnist import medmnist
 from .report import report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="SAflex (ICLR 2024): reproduce the paper's tables and refine your own augmentations.")
-for command in (medmnist, diffusion, generate, report, demo):
+for command in (medmnist, flyp, diffusion, generate, report, demo):
     app.command()(command)
 app.add_typer(data_app, name="data")
 

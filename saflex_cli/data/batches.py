@@ -162,3 +162,24 @@ class CyclingBatches:
         """The next batch is the one that followed the saved state (the pass is redrawn and skipped)."""
         self.batches.load_state_dict(state)
         self._iterator = None
+
+
+class StepsPerEpoch:
+    """`steps` batches per epoch from an endless stream, for recipes whose epoch is not one pass
+    (FLYP: ceil(images / batch) steps over a caption table of one row per (image, template))."""
+
+    def __init__(self, stream: CyclingBatches, steps: int):
+        self.stream, self.steps = stream, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        for _ in range(self.steps):
+            yield next(self.stream)
+
+    def state_dict(self) -> dict:
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.load_state_dict(state)

@@ -47,7 +47,7 @@ class ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         with Image.open(self.paths[index]) as image:
-            return self.transform(image), self.targets[index]
+            return self.transform(image.convert("RGB")), self.targets[index]
 
 
 def require_files(paths: list[Path], what: str, hint: str) -> None:

@@ -1,0 +1,57 @@
+"""`saflex flyp`: the paper's Table 4 (CLIP ViT-B/16 on WILDS iWildCam)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import SaflexError
+from ..families.flyp import METHODS
+from . import options as opt
+from .common import build_configs, execute, parse_list
+
+Method = Annotated[str, typer.Option("--method", help="zeroshot, lpft, flyp, a comma list, or 'all' (every row of Table 4).")]
+Epochs = Annotated[Optional[int], typer.Option(min=0, help="Training epochs (recipe default: 20; zeroshot: 0).")]
+Pretrained = Annotated[Optional[str], typer.Option("--pretrained", help="CLIP weights: a local file, an open_clip tag (openai), or 'random'.")]
+Arch = Annotated[Optional[str], typer.Option("--model", help="open_clip architecture (default ViT-B-16-quickgelu, which the openai weights need).")]
+Workers = Annotated[Optional[int], typer.Option("--workers", min=0, help="Image-decoding worker processes (default 8).")]
+
+
+def flyp(
+    method: Method = "flyp",
+    aug: opt.Augs = "none",
+    saflex: opt.Saflex = False,
+    seeds: opt.Seeds = "0,1,2",
+    epochs: Epochs = None,
+    batch_size: opt.BatchSize = None,
+    lr: opt.Lr = None,
+    beta: opt.Beta = None,
+    tau: opt.Tau = None,
+    val_batch_size: opt.ValBatchSize = None,
+    pretrained: Pretrained = None,
+    model: Arch = None,
+    workers: Workers = None,
+    data_root: opt.DataRoot = Path("data"),
+    out: opt.Out = Path("results"),
+    device: opt.Device = None,
+    quiet: opt.Quiet = False,
+    dry_run: opt.DryRun = False,
+) -> None:
+    """Zero-shot, LP-FT and FLYP (+ WILDS RandAugment, + SAflex) fine-tuning of CLIP on iWildCam (Table 4)."""
+    chosen = list(METHODS) if method == "all" else parse_list(method, "--method")
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise SaflexError(f"unknown --method {', '.join(unknown)}; choose from: {', '.join(METHODS)}, all")
+    configs = []
+    for name in chosen:
+        trains = name == "flyp"  # the baselines run without upstream augmentation, as in Table 4
+        if not trains and method != "all" and (aug != "none" or saflex):
+            raise SaflexError(f"--method {name} runs without augmentation: drop --aug and --saflex")
+        configs += build_configs(
+            "flyp", "iwildcam", aug if trains else "none", saflex and trains, seeds,
+            train={"epochs": 0 if name == "zeroshot" else epochs, "batch_size": batch_size,
+                   "data_root": str(data_root), "model": model},
+            saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
+            optim_settings={"lr": lr}, options={"method": name, "pretrained": pretrained, "workers": workers})
+    execute(configs, out, device, quiet, dry_run)
