@@ -3,8 +3,8 @@
 A family's recipe builds a TrainSetup (model, objective, batches, augmenter, evaluator); the
 loop below never asks which family it serves. Each step trains on the union of the clean batch
 and its augmented twin; with SAflex the augmented samples get the weights and soft labels of
-`core.refine`, without it uniform weights and the upstream labels, so SAflex is the only
-difference between a method and its SAflex row.
+`core.SaflexStep` (exact or fast Pi), without it uniform weights and the upstream labels, so
+SAflex is the only difference between a method and its SAflex row.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import RunConfig
-from .core import refine
+from .core import SaflexStep
 from .errors import SaflexError
 from .objectives import Objective
 from .runtime import autocast
@@ -117,6 +117,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, len(setup.train_batches)))
         # Augmentation and Gumbel draws come from this generator alone: same seed, same run.
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.saflex_step = SaflexStep.from_config(config.saflex, setup.objective, autocast=lambda: autocast(device))
         self.history: list[dict] = []
         self.trust: dict[tuple[int, int], list[float]] = {}
         self.best: dict[str, dict] = {}
@@ -149,23 +150,20 @@ class Trainer:
         return {"train_loss": float(losses.mean()), "steps": steps, **self._saflex_summary(stats, steps)}
 
     def train_step(self, inputs, targets: Tensor, stats: EpochStats) -> Tensor:
-        setup, saflex = self.setup, self.config.saflex
-        aug_inputs = aug_labels = aug_weights = None
-        if setup.augmenter is not None:
-            upstream = setup.objective.soft_targets(targets, setup.num_classes)
-            aug = setup.augmenter(inputs, upstream, self.generator)
-            aug_inputs, aug_labels = aug.inputs, aug.labels
-            if saflex.enabled:
-                val_inputs, val_targets = next(setup.val_batches)
-                refined = refine(self.model, aug.inputs, aug.labels, val_inputs, val_targets,
-                                 beta=saflex.beta, tau=saflex.tau, gumbel=saflex.gumbel,
-                                 generator=self.generator, objective=setup.objective)
-                aug_labels, aug_weights = refined.labels, refined.weights
+        setup = self.setup
+        if setup.augmenter is None:
+            with autocast(self.device):
+                loss = setup.objective.training_loss(self.model, inputs, targets)
+        else:
+            aug = setup.augmenter(inputs, setup.objective.soft_targets(targets, setup.num_classes), self.generator)
+            if self.config.saflex.enabled:
+                loss, refined = self.saflex_step.training_loss(self.model, inputs, targets, aug.inputs, aug.labels,
+                                                          setup.val_batches, self.generator)
                 self._accumulate(stats, refined, aug)
             else:
-                aug_weights = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
-        with autocast(self.device):
-            loss = setup.objective.training_loss(self.model, inputs, targets, aug_inputs, aug_labels, aug_weights)
+                uniform = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
+                with autocast(self.device):
+                    loss = setup.objective.training_loss(self.model, inputs, targets, aug.inputs, aug.labels, uniform)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
