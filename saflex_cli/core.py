@@ -72,8 +72,8 @@ def _functional(model: nn.Module, params: ParamDict):
 
 def validation_gradient(model: nn.Module, objective: Objective, inputs, targets) -> ParamDict:
     """g = grad_theta L(val batch), leaving the model (and its .grad fields) untouched."""
-    params = {name: p.requires_grad_() for name, p in
-              ((n, t.clone()) for n, t in trainable_parameters(model).items())}
+    # Detached aliases of the parameters (no copy) become the leaves this backward differentiates.
+    params = {name: p.requires_grad_() for name, p in trainable_parameters(model).items()}
     with torch.enable_grad():
         logits = objective.logits(_functional(model, params), inputs)
         loss = objective.loss(logits, targets)
