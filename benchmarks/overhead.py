@@ -323,6 +323,13 @@ def print_table(name: str, entry: dict) -> None:
         print(text)
 
 
+def save(report: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, out)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -344,6 +351,16 @@ def main(argv=None) -> dict:
               "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "steps": args.steps, "warmup": args.warmup, "backbones": {}}
     print(f"SAflex step overhead on {report['device']} (torch {torch.__version__}; {clock})")
+    out = args.out or Path(__file__).parent / "results" / f"overhead-{device.type}.json"
+    if not args.no_data_path:  # first, and saved at once: the JSON keeps what finished if cut short
+        batch = args.batch_size or BATCH["resnet18_28"][column]
+        report["data_path"] = {"backbone": "resnet18_28", "batch_size": batch,
+                               **data_path(batch, args.steps, args.warmup, device)}
+        print(f"\ndata path, ResNet-18 (28), batch {batch}: staged step / pipeline step (target >= 0.9), images/s")
+        for key, value in report["data_path"].items():
+            if isinstance(value, dict):
+                print(f"  {key:<16} {value['staged_over_pipeline']:.2f}   {value['images_per_s']:8.0f} images/s")
+        save(report, out)
     for name in [n.strip() for n in args.backbones.split(",") if n.strip()]:
         if name not in BACKBONE_BUILDERS:
             parser.error(f"unknown backbone {name!r}; choose from {', '.join(BACKBONE_BUILDERS)}")
@@ -363,19 +380,7 @@ def main(argv=None) -> dict:
             entry["channels_last"] = {"modes": cl_modes, "ratios": ratios(cl_modes)}
             print_table(f"{name} channels-last", {"batch_size": batch, **entry["channels_last"]})
         report["backbones"][name] = entry
-    if not args.no_data_path:
-        batch = args.batch_size or BATCH["resnet18_28"][column]
-        report["data_path"] = {"backbone": "resnet18_28", "batch_size": batch,
-                               **data_path(batch, args.steps, args.warmup, device)}
-        print(f"\ndata path, ResNet-18 (28), batch {batch}: staged step / pipeline step (target >= 0.9), images/s")
-        for key, value in report["data_path"].items():
-            if isinstance(value, dict):
-                print(f"  {key:<16} {value['staged_over_pipeline']:.2f}   {value['images_per_s']:8.0f} images/s")
-    out = args.out or Path(__file__).parent / "results" / f"overhead-{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out)
+        save(report, out)
     print(f"\nwrote {out}")
     return report
 

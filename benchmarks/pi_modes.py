@@ -87,6 +87,10 @@ def section(args, rows: dict, device: str) -> str:
         judged = verdict(row, exact, upstream) if label.startswith("SAflex") and label != "SAflex exact" else ""
         lines.append(f"| {label} | {cell(row['acc'])} | {cell(row['kept'])} | {cell(row['recovery'])} | "
                      f"{cell(row['epoch_s'], 3)} | {np.mean(row['epoch_s']) / plain_s:.2f} | {judged} |")
+    lines += ["", "Test accuracy at the recipe's selection; kept and label recovery (true label restored on the "
+              "corrupted augmented samples) of the last epoch; train time is the wall-clock of an epoch's "
+              "training steps, so on a shared machine or a tiny model it is noise and fixed costs: "
+              "`benchmarks/overhead.py` gives the step-time ratios."]
     return "\n".join(lines) + "\n"
 
 

@@ -23,9 +23,8 @@ Two cheaper estimates of Pi, chosen by the user (issue 'Performance', section 2)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import contextlib
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import torch
@@ -39,7 +38,6 @@ from .errors import SaflexError
 from .objectives import CrossEntropy, Objective, concat_inputs
 
 ParamDict = dict[str, Tensor]
-PI_MODES = ("exact", "last-layer")
 
 
 @dataclass

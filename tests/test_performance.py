@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 
 import pytest
 import scipy.stats
@@ -99,3 +100,21 @@ def test_dry_run_prints_the_device_hours(tmp_path):
     assert result.exit_code == 0, result.output
     assert "device-hours for the 4 run(s)" in result.output.replace("\n", " ")
     assert "exact-K10 was not measured" in result.output.replace("\n", " ")
+
+
+def test_overhead_benchmark_writes_every_mode_and_ratio(tmp_path, monkeypatch):
+    """A tiny CPU run of benchmarks/overhead.py, so the GPU run meets no broken code."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("overhead", Path(__file__).parents[1] / "benchmarks" / "overhead.py")
+    overhead = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "overhead", overhead)  # dataclasses look their module up there
+    spec.loader.exec_module(overhead)
+    out = tmp_path / "bench.json"
+    report = overhead.main(["--device", "cpu", "--backbones", "mlp", "--batch-size", "2", "--steps", "1",
+                            "--warmup", "1", "--threads", "2", "--no-data-path", "--out", str(out)])
+    assert json.loads(out.read_text()) == report
+    mlp = report["backbones"]["mlp"]
+    assert set(mlp["modes"]) == set(overhead.MODES) and set(mlp["ratios"]) == set(overhead.MODES) - {"plain"}
+    assert all(r["time"] > 0 for r in mlp["ratios"].values())
