@@ -301,9 +301,12 @@ def data_path(batch: int, steps: int, warmup: int, device: torch.device) -> dict
     timings = measure(factories, device, steps, warmup)
     out = {}
     for key in {name.rsplit("/", 1)[0] for name in factories}:
-        fed, staged = timings[f"{key}/pipeline"]["step_s"], timings[f"{key}/staged"]["step_s"]
-        out[key] = {"pipeline_step_s": fed, "staged_step_s": staged, "staged_over_pipeline": staged / fed,
-                    "images_per_s": batch / fed}
+        fed, staged = timings[f"{key}/pipeline"], timings[f"{key}/staged"]
+        if "step_s" not in fed or "step_s" not in staged:
+            out[key] = {"skipped": fed.get("skipped") or staged.get("skipped")}
+            continue
+        out[key] = {"pipeline_step_s": fed["step_s"], "staged_step_s": staged["step_s"],
+                    "staged_over_pipeline": staged["step_s"] / fed["step_s"], "images_per_s": batch / fed["step_s"]}
     return dict(sorted(out.items()))
 
 
@@ -358,7 +361,9 @@ def main(argv=None) -> dict:
                                **data_path(batch, args.steps, args.warmup, device)}
         print(f"\ndata path, ResNet-18 (28), batch {batch}: staged step / pipeline step (target >= 0.9), images/s")
         for key, value in report["data_path"].items():
-            if isinstance(value, dict):
+            if isinstance(value, dict) and "skipped" in value:
+                print(f"  {key:<16} skipped: {value['skipped'][:100]}")
+            elif isinstance(value, dict):
                 print(f"  {key:<16} {value['staged_over_pipeline']:.2f}   {value['images_per_s']:8.0f} images/s")
         save(report, out)
     for name in [n.strip() for n in args.backbones.split(",") if n.strip()]:
