@@ -79,10 +79,9 @@ def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throu
     path = throughput or default_benchmark(pick_device(device).type)
     benchmark = load_benchmark(path) if throughput is not None or path.exists() else None
     estimate = estimate_grid(configs, benchmark) if benchmark else None
-    todo = []
+    todo = [config for config in configs if not is_done(out, config)]
     for config in configs:
-        done = is_done(out, config)
-        todo += [] if done else [config]
+        done = config not in todo
         hours = estimate.hours.get(config.run_name) if estimate else None
         cost = f"{hours:8.3f} h" if hours is not None else "         "
         console.print(f"  {'recorded' if done else 'to run  '}  {cost}  {config.run_name}", highlight=False)

@@ -23,4 +23,4 @@ Out = Annotated[Path, typer.Option("--out", help="Results folder: run records go
 Device = Annotated[Optional[str], typer.Option(help="Torch device (default: cuda if present, else cpu).")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="List the runs (which are recorded) and their estimated device-hours, without training.")]
-Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: measure here.")]
+Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: benchmarks/results/overhead-<device>.json if present.")]
