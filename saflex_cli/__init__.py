@@ -3,9 +3,13 @@
     from saflex_cli import refine, saflex_loss
     refined = refine(model, x_aug, y_aug, x_val, y_val, beta=0.0, tau=0.01)
     loss = saflex_loss(model, x, y, x_aug, refined)
+
+    # Inside a training loop, with a fast mode (docs/performance.md):
+    step = SaflexStep(beta=0.0, tau=0.01, pi_mode="last-layer", refresh=10)
+    loss, refined = step.training_loss(model, x, y, x_aug, y_aug, val_batches)
 """
 from . import augment, families, models  # noqa: F401  (fill the registries)
-from .core import Refined, extrapolate, refine, saflex_loss
+from .core import Refined, SaflexStep, extrapolate, refine, saflex_loss
 from .objectives import CrossEntropy, Objective
 
-__all__ = ["CrossEntropy", "Objective", "Refined", "extrapolate", "refine", "saflex_loss"]
+__all__ = ["CrossEntropy", "Objective", "Refined", "SaflexStep", "extrapolate", "refine", "saflex_loss"]

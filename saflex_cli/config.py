@@ -15,6 +15,8 @@ class SaflexConfig:
     tau: float = 0.01  # Appendix C: 0.01, except CLIP (0.1)
     val_batch_size: int = 128
     gumbel: bool = True
+    pi_mode: str = "exact"  # exact | last-layer (Pi for the final linear layer only; core.py)
+    pi_refresh: int = 1  # steps between recomputations of the validation gradient g
 
 
 @dataclass(frozen=True)

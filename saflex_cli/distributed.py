@@ -105,3 +105,13 @@ def broadcast(value, ranks: Ranks | None):
     box = [value]
     dist.broadcast_object_list(box, src=0, group=ranks.group)
     return box[0]
+
+
+class RankShare:
+    """An endless batch stream of which this rank sees its own share (the whole batch alone)."""
+
+    def __init__(self, stream, ranks: Ranks | None):
+        self.stream, self.ranks = stream, ranks
+
+    def __next__(self):
+        return share(next(self.stream), self.ranks)

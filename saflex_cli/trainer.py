@@ -3,8 +3,8 @@
 A family's recipe builds a TrainSetup (model, objective, batches, augmenter, evaluator); the
 loop below never asks which family it serves. Each step trains on the union of the clean batch
 and its augmented twin; with SAflex the augmented samples get the weights and soft labels of
-`core.refine`, without it uniform weights and the upstream labels, so SAflex is the only
-difference between a method and its SAflex row.
+`core.SaflexStep` (exact or fast Pi), without it uniform weights and the upstream labels, so
+SAflex is the only difference between a method and its SAflex row.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import rng_state, set_rng_state
 from .config import RunConfig
-from .core import refine
-from .distributed import Ranks, share
+from .core import SaflexStep
+from .distributed import RankShare, Ranks, share
 from .errors import SaflexError
 from .objectives import Objective
 from .runtime import autocast
@@ -154,6 +154,9 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, len(setup.train_batches)))
         # Augmentation and Gumbel draws come from this generator alone: same seed, same run.
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.saflex_step = SaflexStep.from_config(config.saflex, setup.objective, autocast=lambda: autocast(device),
+                                                  process_group=self.process_group, world_size=self.world_size)
+        self.val_stream = RankShare(setup.val_batches, ranks)
         self.history: list[dict] = []
         self.trust: dict[tuple[int, int], list[float]] = {}
         self.best: dict[str, dict] = {}
@@ -217,6 +220,7 @@ class Trainer:
                 "train_batches": self.setup.train_batches.state_dict(),
                 "val_batches": self.setup.val_batches.state_dict(),
                 "partial_epoch": self.partial.state_dict() if self.partial is not None else None,
+                "saflex_step": self.saflex_step.state_dict(),
                 "history": self.history, "trust": self.trust, "best": self.best, "rng": rng_state()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -228,31 +232,29 @@ class Trainer:
         self.setup.train_batches.load_state_dict(state["train_batches"])
         self.setup.val_batches.load_state_dict(state["val_batches"])
         self.partial = EpochStats.from_state_dict(state["partial_epoch"], self.device) if state["partial_epoch"] else None
+        self.saflex_step.load_state_dict(state["saflex_step"])
         self.history, self.trust, self.best = state["history"], state["trust"], state["best"]
         set_rng_state(state["rng"])
 
     def train_step(self, inputs, targets: Tensor, stats: EpochStats) -> Tensor:
-        setup, saflex = self.setup, self.config.saflex
-        aug_inputs = aug_labels = aug_weights = None
-        if setup.augmenter is not None:
+        setup = self.setup
+        if setup.augmenter is None:
+            inputs, targets = share((inputs, targets), self.ranks)
+            with autocast(self.device):
+                loss = setup.objective.training_loss(self.train_model, inputs, targets)
+        else:
             upstream = setup.objective.soft_targets(targets, setup.num_classes)
             aug = share(setup.augmenter(inputs, upstream, self.generator), self.ranks)
-            aug_inputs, aug_labels = aug.inputs, aug.labels
-            if saflex.enabled:
-                val_inputs, val_targets = share(next(setup.val_batches), self.ranks)
-                refined = refine(self.model, aug.inputs, aug.labels, val_inputs, val_targets,
-                                 beta=saflex.beta, tau=saflex.tau, gumbel=saflex.gumbel,
-                                 generator=self.generator, objective=setup.objective,
-                                 process_group=self.process_group)
-                # DDP averages gradients over ranks: scaling the globally normalised weights by
-                # the world size makes the mean equal the single-process sum over the batch.
-                aug_labels, aug_weights = refined.labels, refined.weights * self.world_size
+            inputs, targets = share((inputs, targets), self.ranks)
+            if self.config.saflex.enabled:
+                loss, refined = self.saflex_step.training_loss(self.model, inputs, targets, aug.inputs, aug.labels,
+                                                               self.val_stream, self.generator, self.train_model)
                 self._accumulate(stats, refined, aug)
             else:
-                aug_weights = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
-        inputs, targets = share((inputs, targets), self.ranks)
-        with autocast(self.device):
-            loss = setup.objective.training_loss(self.train_model, inputs, targets, aug_inputs, aug_labels, aug_weights)
+                uniform = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
+                with autocast(self.device):
+                    loss = setup.objective.training_loss(self.train_model, inputs, targets, aug.inputs, aug.labels,
+                                                         uniform)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

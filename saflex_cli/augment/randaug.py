@@ -2,7 +2,8 @@
 
 torchvision's RandAugment, applied to a batch tensor, draws one op for the whole batch. Here
 each sample draws `num_ops` ops (and a sign for signed ones); samples sharing an (op, sign) are
-transformed together, so a step costs at most 27 batched calls per op slot, not one per image.
+transformed together, so a step costs at most 27 batched calls per op slot, not one per image,
+and one host sync per op slot (the group sizes), not one per group.
 The op list and magnitude bins are torchvision's (num_bins=31), on uint8 images.
 """
 from __future__ import annotations
@@ -63,16 +64,20 @@ class RandAugment:
         if images.dtype != torch.uint8:
             raise TypeError("RandAugment works on uint8 images, before normalisation")
         ops = list(_ops(images.shape[-2], images.shape[-1], self.magnitude).values())
+        # Each (op, sign) is one group; ops without a sign use only the '+' group.
+        groups = [(apply, sign) for signed, apply in ops for sign in ((1, -1) if signed else (1,))]
+        first_group = torch.tensor([0] + [2 if signed else 1 for signed, _ in ops[:-1]]).cumsum(0)
+        signed = torch.tensor([signed for signed, _ in ops])
         out = images.clone()
         batch = images.shape[0]
         for _ in range(self.num_ops):
-            choice = torch.randint(len(ops), (batch,), generator=generator, device=generator.device).to(images.device)
-            negative = (torch.rand(batch, generator=generator, device=generator.device) < 0.5).to(images.device)
-            for index, (signed, apply) in enumerate(ops):
-                for sign in ((1, -1) if signed else (1,)):
-                    mask = choice == index
-                    if signed:
-                        mask = mask & (negative == (sign < 0))
-                    if mask.any():
-                        out[mask] = apply(out[mask], sign)
+            choice = torch.randint(len(ops), (batch,), generator=generator, device=generator.device)
+            negative = torch.rand(batch, generator=generator, device=generator.device) < 0.5
+            group = (first_group.to(choice.device)[choice] + (negative & signed.to(choice.device)[choice])).to(images.device)
+            # Samples sorted by group; one read of the group sizes is this slot's only host sync.
+            order = torch.argsort(group, stable=True)
+            sizes = torch.bincount(group, minlength=len(groups)).tolist()
+            for (apply, sign), index in zip(groups, torch.split(order, sizes)):
+                if len(index):
+                    out[index] = apply(out[index], sign)
         return AugBatch(out, labels)

@@ -7,14 +7,17 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import RunConfig, override
+from ..core import pi_estimator
 from ..errors import SaflexError
+from ..estimate import default_benchmark, estimate_grid, load_benchmark
 from ..families.base import Recipe
 from ..distributed import is_leader
 from ..executors import submit_grid
 from ..grid import GridOptions, busy_note, grid_problems, run_grid
-from ..records import record_status
+from ..records import is_done, record_status
 from ..registry import FAMILIES
 from ..report import write_report
+from ..runtime import pick_device
 
 console = Console(stderr=True)
 
@@ -65,6 +68,7 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
         base = dataclasses.replace(base, saflex=override(base.saflex, **saflex_settings),
                                    optim=override(base.optim, **(optim_settings or {})),
                                    options=tuple({**dict(base.options), **{k: v for k, v in (options or {}).items() if v is not None}}.items()))
+        pi_estimator(base.saflex.pi_mode)  # an unknown --pi-mode fails here, before any run
         for aug, use_saflex in methods(recipe, augs, saflex):
             for seed in parse_seeds(seeds):
                 configs.append(dataclasses.replace(base, aug=aug, seed=seed,
@@ -72,15 +76,35 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
     return configs
 
 
+def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throughput: Path | None) -> None:
+    """The runs, which are recorded, and the device-hours of those still to run."""
+    path = throughput or default_benchmark(pick_device(device).type)
+    benchmark = load_benchmark(path) if throughput is not None or path.exists() else None
+    estimate = estimate_grid(configs, benchmark) if benchmark else None
+    todo = [config for config in configs if not is_done(out, config)]
+    for config in configs:
+        hours = estimate.hours.get(config.run_name) if estimate else None
+        cost = f"{hours:8.3f} h" if hours is not None else "         "
+        console.print(f"  {record_status(out, config) or 'to run':9}  {cost}  {config.run_name}", highlight=False)
+    if benchmark is None:
+        console.print(f"no device-hour estimate: no benchmark at {path}; run `python benchmarks/overhead.py "
+                      f"--device {pick_device(device).type}` or pass --throughput FILE", highlight=False)
+        return
+    left = estimate_grid(todo, benchmark)
+    console.print(f"estimated {left.total:.2f} device-hours for the {len(left.hours)} run(s) to do "
+                  f"(training steps on {benchmark['device']}, from {path}; evaluation not counted)", highlight=False)
+    for reason in sorted(set(left.missing.values()) | left.notes):
+        console.print(f"  [dim]{reason}[/dim]")
+
+
 def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool, dry_run: bool,
-            options: GridOptions = GridOptions(), executor: str = "local") -> None:
+            options: GridOptions = GridOptions(), executor: str = "local", throughput: Path | None = None) -> None:
     if not configs:
         raise SaflexError("no runs to do")
     console.print(f"[bold]{configs[0].family}[/bold]: {len(configs)} run(s); recipe of the first:")
     console.print(configs[0].to_dict(), highlight=False)
     if dry_run:
-        for config in configs:
-            console.print(f"  {record_status(out, config) or 'to run'}  {config.run_name}")
+        print_dry_run(configs, out, device, throughput)
         return
     if executor == "slurm":  # days of work: submit and return; `saflex report` once the array job is done
         submit_grid(configs, out, executor, device=device, options=options, wait=False)

@@ -7,13 +7,14 @@ import torch
 from .catalog import DataFile, register_catalog
 from .splits import Split, Splits
 
+TRAIN_SIZE = 200  # the demo's training images: few, so that the upstream augmentation matters
 
 @register_catalog("digits")
 def catalog(root) -> list[DataFile]:
     return [DataFile("digits", None)]
 
 
-def load_digits_splits(seed: int, train_size: int = 200, val_size: int = 200) -> Splits:
+def load_digits_splits(seed: int, train_size: int = TRAIN_SIZE, val_size: int = 200) -> Splits:
     """Flat features in [0, 1]; a seeded split into small train/val sets and a large test set."""
     from sklearn.datasets import load_digits
 

@@ -39,6 +39,7 @@ class Recipe:
     cells: Callable[[dict, str], list[Cell]]  # (record, selection) -> table cells
     selection: str = "best_val_acc"  # which checkpoint the report uses by default
     caption: str = ""
+    train_size: Callable[[RunConfig], int] | None = None  # training samples, for --dry-run's cost estimate
 
 
 def upstream_method_label(aug: str, saflex: bool, names: dict[str, str]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.digits import load_digits_splits
+from ..data.digits import TRAIN_SIZE, load_digits_splits
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup
 
@@ -40,4 +40,5 @@ RECIPE = FAMILIES.register("demo")(Recipe(
     name="demo", datasets=("digits",), augmenters=("none", "label-shift"), table=0,
     methods=tuple(METHODS.values()), defaults=defaults, build=build, cells=cells, selection="last",
     caption="Offline demo: test accuracy (%) on digits with a label-shifting upstream augmenter",
+    train_size=lambda config: TRAIN_SIZE,
 ))

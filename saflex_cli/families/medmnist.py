@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.medmnist import TABLE1_DATASETS, load_medmnist
+from ..data.medmnist import TABLE1_DATASETS, info, load_medmnist
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
 
@@ -46,4 +46,5 @@ RECIPE = FAMILIES.register("medmnist")(Recipe(
     methods=("No Aug", "RandAug", "SAflex (w/ RandAug)", "Mixup", "SAflex (w/ Mixup)"),
     defaults=defaults, build=build, cells=cells, selection="best_val_acc",
     caption="Test accuracy (%) of ResNet-18 (28) on MedMNIST v2",
+    train_size=lambda config: info(config.dataset)["n_samples"]["train"],
 ))

@@ -1,0 +1,79 @@
+"""What a grid will cost before it starts: device-hours from measured step times.
+
+The step times come from a `benchmarks/overhead.py` JSON (plain step, exact SAflex step and each
+fast mode, per backbone, at one batch size). A run's cost is its epochs x steps per epoch x the
+step time of its method, scaled linearly from the benchmark's batch size to the run's (a run
+without augmentation trains on the clean half of the union only). Training steps only: the
+per-epoch evaluation and the data loading of on-disk datasets are not counted.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import SaflexError
+from .registry import FAMILIES
+
+
+def default_benchmark(device_type: str) -> Path:
+    return Path("benchmarks") / "results" / f"overhead-{device_type}.json"
+
+
+def load_benchmark(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise SaflexError(f"cannot read the benchmark JSON {path} ({error}); run `python benchmarks/overhead.py` "
+                          f"to write one, or leave --throughput out") from None
+    if "backbones" not in data:
+        raise SaflexError(f"{path} is not a benchmarks/overhead.py result (no 'backbones'); pass that file")
+    return data
+
+
+def step_mode(config: RunConfig) -> str:
+    """The benchmark's name for a run's step: plain, exact, last-layer, or either with -K<refresh>."""
+    if not config.saflex.enabled:
+        return "plain"
+    refresh = config.saflex.pi_refresh
+    return config.saflex.pi_mode + (f"-K{refresh}" if refresh > 1 else "")
+
+
+@dataclass
+class GridEstimate:
+    hours: dict[str, float] = field(default_factory=dict)  # run name -> device-hours
+    missing: dict[str, str] = field(default_factory=dict)  # run name -> why there is no estimate
+    notes: set[str] = field(default_factory=set)
+
+    @property
+    def total(self) -> float:
+        return sum(self.hours.values())
+
+
+def run_hours(config: RunConfig, benchmark: dict, estimate: GridEstimate) -> None:
+    recipe = FAMILIES.get(config.family)
+    if recipe.train_size is None:
+        estimate.missing[config.run_name] = f"the {config.family} recipe does not say its training-set size"
+        return
+    entry = benchmark["backbones"].get(config.model, {})
+    modes = entry.get("modes", {})
+    mode = step_mode(config)
+    if mode not in modes and mode.startswith(config.saflex.pi_mode + "-K"):
+        estimate.notes.add(f"{mode} was not measured: {config.saflex.pi_mode} (refresh 1) used, an upper bound")
+        mode = config.saflex.pi_mode
+    if "step_s" not in modes.get(mode, {}):
+        estimate.missing[config.run_name] = f"no measured {mode} step for backbone {config.model!r}"
+        return
+    per_sample = modes[mode]["step_s"] / entry["batch_size"]
+    step_s = per_sample * config.batch_size * (0.5 if config.aug == "none" else 1.0)
+    steps = math.ceil(recipe.train_size(config) / config.batch_size)
+    estimate.hours[config.run_name] = config.epochs * steps * step_s / 3600
+
+
+def estimate_grid(configs: list[RunConfig], benchmark: dict) -> GridEstimate:
+    estimate = GridEstimate()
+    for config in configs:
+        run_hours(config, benchmark, estimate)
+    return estimate

@@ -1,0 +1,120 @@
+"""The fast paths around the SAflex step: batched augmenters, the trainer's use of the Pi modes,
+and the --dry-run cost estimate."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+
+import pytest
+import scipy.stats
+import torch
+from typer.testing import CliRunner
+
+from saflex_cli.augment.mixup import Mixup, standard_gamma
+from saflex_cli.augment.randaug import RandAugment, _ops
+from saflex_cli.cli import app
+from saflex_cli.cli.common import build_configs
+from saflex_cli.estimate import estimate_grid
+from saflex_cli.grid import run_grid
+from saflex_cli.records import read_record, record_path
+
+torch.set_num_threads(2)
+
+
+def test_randaug_by_group_equals_each_sample_with_its_own_ops():
+    images = torch.randint(0, 256, (40, 3, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.eye(4)[torch.arange(40) % 4]
+    out = RandAugment(num_ops=2, magnitude=9)(images, labels, torch.Generator().manual_seed(3)).inputs
+    gen, ops = torch.Generator().manual_seed(3), list(_ops(12, 12, 9).values())
+    expected, chosen = images.clone(), set()
+    for _ in range(2):
+        choice = torch.randint(len(ops), (40,), generator=gen)
+        negative = torch.rand(40, generator=gen) < 0.5
+        for i in range(40):
+            signed, apply = ops[int(choice[i])]
+            expected[i:i + 1] = apply(expected[i:i + 1], -1 if signed and bool(negative[i]) else 1)
+            chosen.add(int(choice[i]))
+    assert len(chosen) > 5  # samples really drew different ops
+    assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("shape", [0.2, 1.0, 2.5])
+def test_device_gamma_draws_follow_the_gamma_law(shape):
+    draws = standard_gamma(shape, 20000, torch.Generator().manual_seed(0)).double().numpy()
+    assert scipy.stats.kstest(draws, scipy.stats.gamma(shape).cdf).pvalue > 1e-3
+
+
+def test_mixup_coefficients_are_per_sample_beta_and_labels_follow_them():
+    labels = torch.eye(3)[torch.arange(2000) % 3]
+    inputs = torch.arange(2000, dtype=torch.float32)[:, None]
+    aug = Mixup(alpha=0.5)(inputs, labels, torch.Generator().manual_seed(1))
+    lam = aug.meta["mixing_coefficient"].double().numpy()
+    assert scipy.stats.kstest(lam, scipy.stats.beta(0.5, 0.5).cdf).pvalue > 1e-3
+    partner_value = (aug.inputs[:, 0] - aug.meta["mixing_coefficient"] * inputs[:, 0]) / (1 - aug.meta["mixing_coefficient"])
+    usable = (1 - aug.meta["mixing_coefficient"]) > 0.05
+    partner = partner_value[usable].round().long()
+    expected = aug.meta["mixing_coefficient"][usable, None] * labels[usable] + \
+        (1 - aug.meta["mixing_coefficient"][usable, None]) * labels[partner]
+    torch.testing.assert_close(aug.labels[usable], expected, atol=1e-3, rtol=0)
+
+
+def test_trainer_runs_the_fast_mode_and_records_it(tmp_path):
+    configs = build_configs("demo", "digits", "label-shift", True, "0", train={"epochs": 1},
+                            saflex_settings={"pi_mode": "last-layer", "pi_refresh": 3})
+    run_grid(configs, tmp_path, device="cpu", quiet=True)
+    record = read_record(record_path(tmp_path, configs[0]))
+    assert record["config"]["saflex"]["pi_mode"] == "last-layer"
+    assert record["config"]["saflex"]["pi_refresh"] == 3
+    stats = record["epochs"][0]["saflex"]
+    assert 0.0 <= stats["kept_fraction"] <= 1.0 and "label_recovery" in stats
+    exact = dataclasses.replace(configs[0], saflex=dataclasses.replace(configs[0].saflex, pi_mode="exact"))
+    assert exact.identity() != configs[0].identity()
+
+
+def bench_json(path, plain=0.1, exact=0.25, batch=64):
+    path.write_text(json.dumps({"device": "test device", "backbones": {"resnet18_28": {
+        "batch_size": batch, "modes": {"plain": {"step_s": plain}, "exact": {"step_s": exact}}}}}))
+    return path
+
+
+def test_estimate_is_epochs_times_steps_times_the_scaled_step_time(tmp_path):
+    benchmark = json.loads(bench_json(tmp_path / "b.json").read_text())
+    plain, saflex = (build_configs("medmnist", "pathmnist", "randaug", on, "0", train={"epochs": 3},
+                                   saflex_settings={}) for on in (False, True))
+    estimate = estimate_grid(plain + saflex, benchmark)
+    steps = math.ceil(89996 / 128)  # pathmnist's training split, batch 128
+    assert estimate.hours[plain[0].run_name] == pytest.approx(3 * steps * 0.1 * 128 / 64 / 3600)
+    assert estimate.hours[saflex[0].run_name] / estimate.hours[plain[0].run_name] == pytest.approx(2.5)
+    fast = build_configs("medmnist", "pathmnist", "randaug", True, "0", train={"epochs": 3},
+                         saflex_settings={"pi_mode": "last-layer"})
+    assert "no measured last-layer step" in estimate_grid(fast, benchmark).missing[fast[0].run_name]
+
+
+def test_dry_run_prints_the_device_hours(tmp_path):
+    path = bench_json(tmp_path / "b.json")
+    result = CliRunner().invoke(app, ["medmnist", "--dataset", "pathmnist,dermamnist", "--aug", "randaug",
+                                      "--saflex", "--seeds", "0,1", "--dry-run", "--throughput", str(path),
+                                      "--out", str(tmp_path / "out"), "--pi-refresh", "10"])
+    assert result.exit_code == 0, result.output
+    assert "device-hours for the 4 run(s)" in result.output.replace("\n", " ")
+    assert "exact-K10 was not measured" in result.output.replace("\n", " ")
+
+
+def test_overhead_benchmark_writes_every_mode_and_ratio(tmp_path, monkeypatch):
+    """A tiny CPU run of benchmarks/overhead.py, so the GPU run meets no broken code."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("overhead", Path(__file__).parents[1] / "benchmarks" / "overhead.py")
+    overhead = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "overhead", overhead)  # dataclasses look their module up there
+    spec.loader.exec_module(overhead)
+    out = tmp_path / "bench.json"
+    report = overhead.main(["--device", "cpu", "--backbones", "mlp", "--batch-size", "2", "--steps", "1",
+                            "--warmup", "1", "--threads", "2", "--no-data-path", "--out", str(out)])
+    assert json.loads(out.read_text()) == report
+    mlp = report["backbones"]["mlp"]
+    assert set(mlp["modes"]) == set(overhead.MODES) and set(mlp["ratios"]) == set(overhead.MODES) - {"plain"}
+    assert all(r["time"] > 0 for r in mlp["ratios"].values())
