@@ -1,6 +1,7 @@
 """A full disk (simulated by RLIMIT_FSIZE) leaves the previous record and checkpoint intact."""
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import signal
@@ -21,25 +22,27 @@ from saflex_cli.runtime import seed_everything
 from saflex_cli.trainer import Trainer
 
 
-@pytest.fixture
-def file_size_limit():
-    """Lower the soft RLIMIT_FSIZE for a moment (SIGXFSZ ignored, so a write fails with EFBIG)."""
+@contextlib.contextmanager
+def file_size_limit(size: int):
+    """Lower the soft RLIMIT_FSIZE for the block only (SIGXFSZ ignored, so a write fails with EFBIG).
+
+    Only for the block: pytest's own output, which may go to a file, must not hit the limit.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
 
-    def limit(size):
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-    yield limit
-    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    signal.signal(signal.SIGXFSZ, handler)
 
-
-def test_record_write_that_fails_leaves_the_previous_record(tmp_path, file_size_limit):
+def test_record_write_that_fails_leaves_the_previous_record(tmp_path):
     config = demo_config()
     path = write_record(tmp_path, config, {"status": "failed", "reason": "before"})
     before = path.read_bytes()
-    file_size_limit(len(before) + 10)
-    with pytest.raises(DiskFull, match="intact"):
+    with pytest.raises(DiskFull, match="intact"), file_size_limit(len(before) + 10):
         write_record(tmp_path, config, {"status": "completed", "epochs": ["x" * 1000]})
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == [path.name]
