@@ -13,10 +13,11 @@ from ..errors import SaflexError
 from .demo import demo
 from .medmnist import medmnist
 from .report import report
+from .tabular import tabular
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="SAflex (ICLR 2024): reproduce the paper's tables and refine your own augmentations.")
-for command in (medmnist, report, demo):
+for command in (medmnist, tabular, report, demo):
     app.command()(command)
 
 
