@@ -23,6 +23,7 @@ def tabular(
     target: Annotated[Optional[str], typer.Option("--target", help="With --csv: the column to predict.")] = None,
     categorical: Annotated[Optional[str], typer.Option("--categorical", help="With --csv: categorical columns, comma list (default: the non-numeric ones).")] = None,
     openml_id: Annotated[Optional[int], typer.Option("--openml-id", help="Load this OpenML dataset id instead of the registry's.")] = None,
+    split_seed: Annotated[Optional[int], typer.Option("--split-seed", help="One train/val/test split for every seed (SAINT's --dset_seed); default: the run's seed.")] = None,
     cutmix_prob: Annotated[Optional[float], typer.Option("--cutmix-prob", min=0.0, max=1.0, help="CutMix: probability that a cell is replaced (default 0.3).")] = None,
     batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="MLP: BatchNorm after each hidden layer (default off).")] = None,
     epochs: opt.Epochs = None,
@@ -50,7 +51,7 @@ def tabular(
     datasets, known = (f"csv-{csv.stem}", None) if csv is not None else (dataset, TABLE2_DATASETS)
     if openml_id is not None and (dataset == "all" or len(parse_list(dataset, "--dataset")) > 1):
         raise SaflexError("--openml-id replaces the source of one dataset: give a single --dataset")
-    options = {"csv": str(csv) if csv else None, "target": target, "openml_id": openml_id,
+    options = {"csv": str(csv) if csv else None, "target": target, "openml_id": openml_id, "split_seed": split_seed,
                "categorical": tuple(parse_list(categorical, "--categorical")) if categorical else None,
                "aug_kwargs": {"prob": cutmix_prob} if cutmix_prob is not None else None, "batchnorm": batchnorm}
     configs = [config for name in models for config in build_configs(

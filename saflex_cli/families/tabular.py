@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..errors import SaflexError
 from ..data.tabular import SOURCES, TABLE2_DATASETS, load_tabular
+from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
 
@@ -52,7 +52,9 @@ def build_model(config: RunConfig, cardinalities: list[int], n_cont: int, num_cl
 
 
 def build(config: RunConfig, device: torch.device):
-    splits = load_tabular(config.dataset, Path(config.data_root), config.seed, **source_options(config))
+    split_seed = config.option("split_seed")  # None: the split follows the run's seed (issue 3)
+    splits = load_tabular(config.dataset, Path(config.data_root), config.seed if split_seed is None else split_seed,
+                          **source_options(config))
     provenance = splits.provenance
     provenance["evaluation"] = {"batch_size": config.eval_batch_size, "order": EVAL_ORDER}
     model = build_model(config, provenance["cardinalities"], len(provenance["continuous"]), splits.num_classes)
