@@ -87,3 +87,12 @@ def test_split_seed_fixes_the_split_across_run_seeds(tiny_csv):
     fixed = [setup(seed, 5).provenance["split"]["seed"] for seed in (0, 1)]
     assert fixed == [5, 5]
     assert [setup(seed, None).provenance["split"]["seed"] for seed in (0, 1)] == [0, 1]
+
+
+def test_recipe_defaults_follow_the_paper_and_saint_code():
+    from saflex_cli.families.tabular import defaults
+
+    qsar, volkert = defaults("qsar"), defaults("volkert")
+    assert (qsar.epochs, qsar.batch_size, qsar.optim.name, qsar.optim.lr) == (200, 256, "adamw", 1e-4)
+    assert (qsar.saflex.beta, qsar.saflex.tau) == (1.0, 0.01)
+    assert volkert.batch_size == 64  # SAINT's train.py beyond 100 features

@@ -95,7 +95,7 @@ def fetch_openml(**kwargs):
 
 def read_openml(name: str, openml_id: int, data_root: Path, local_hint: str | None) -> Table:
     place = f"place {local_hint} in {data_root}" if local_hint else \
-        f"download it elsewhere and pass it with --csv FILE --target COLUMN"
+        "download it elsewhere and pass it with --csv FILE --target COLUMN"
     where = f"dataset {name!r} (OpenML id {openml_id})"
     if offline() and not (Path(data_root) / "openml").is_dir():
         raise SaflexError(f"{where} is not cached in {data_root} and SAFLEX_OFFLINE is set: {place}")
