@@ -14,7 +14,7 @@ from saflex_cli.data.tabular import Preprocessor, load_table, load_tabular, make
 from saflex_cli.errors import SaflexError
 from saflex_cli.registry import DATASETS
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
 
 
 def write_arff(path: Path, rows: int, seed: int = 0) -> None:
@@ -121,7 +121,7 @@ def test_local_layouts_of_qsar_and_shrutime(tmp_path):
     assert "Surname" not in churn.provenance["continuous"] and len(churn.provenance["continuous"]) == 8
 
 
-@pytest.mark.skipif(not (SHARED / "biodeg.csv").is_file(), reason="real QSAR file not in /work/shared/data")
+@pytest.mark.skipif(not (SHARED / "biodeg.csv").is_file(), reason="real QSAR file biodeg.csv not in ../shared/data")
 def test_real_qsar_matches_paper_table5():
     splits = load_tabular("qsar", SHARED, 0)
     assert splits.provenance["rows"] == 1055 and sorted(splits.provenance["class_counts"]) == [356, 699]
@@ -129,7 +129,7 @@ def test_real_qsar_matches_paper_table5():
     assert sum(len(s.targets) for s in (splits.train, splits.val, splits.test)) == 1055
 
 
-@pytest.mark.skipif(not (SHARED / "Churn_Modelling.csv").is_file(), reason="real Shrutime file not in /work/shared/data")
+@pytest.mark.skipif(not (SHARED / "Churn_Modelling.csv").is_file(), reason="real Shrutime file Churn_Modelling.csv not in ../shared/data")
 def test_real_shrutime_loads_with_its_categoricals():
     splits = load_tabular("shrutime", SHARED, 0)
     prov = splits.provenance
