@@ -159,7 +159,7 @@ def _mixed_type_column(column: pd.Series) -> str | None:
     return None
 
 
-def check_table(table: Table) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
+def check_table(table: Table) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...], dict]:
     """Refuse what would train a silently wrong model; drop all-NaN columns (recorded)."""
     features, target = table.features, table.target
     notes: dict = {}
@@ -189,7 +189,7 @@ def check_table(table: Table) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
             categorical = categorical + (column,)  # all text: a categorical column
     if features.shape[1] == 0:
         raise SaflexError("the table has no usable feature column")
-    return features, categorical, {**notes, "target_values": target}
+    return features, target, categorical, notes
 
 
 def stratified_split(targets: np.ndarray, seed: int, fractions=SPLIT_FRACTIONS) -> dict[str, np.ndarray]:
@@ -239,8 +239,7 @@ class Preprocessor:
 
 
 def make_splits(table: Table, seed: int, name: str) -> Splits:
-    features, categorical, notes = check_table(table)
-    target_values = notes.pop("target_values")
+    features, target_values, categorical, notes = check_table(table)
     classes = sorted(pd.unique(target_values), key=str)
     targets = target_values.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     counts = np.bincount(targets, minlength=len(classes))
