@@ -54,6 +54,7 @@ def openml(tmp_path, monkeypatch):
     path = tmp_path / "click.arff"
     write_arff(path, 400)
     monkeypatch.setattr(tabular, "fetch_openml", fake_fetch_openml({42733: path}))
+    monkeypatch.delenv("SAFLEX_OFFLINE", raising=False)  # the fake stands in for a reachable OpenML
     return tmp_path
 
 
