@@ -69,6 +69,8 @@ class RunConfig:
     @property
     def run_name(self) -> str:
         method = f"{self.aug}{'+saflex' if self.saflex.enabled else ''}"
+        if self.option("method"):  # families with several methods per augmenter (FLYP: zeroshot, lpft, flyp)
+            method = f"{self.option('method')}-{method}"
         return f"{self.dataset}_{self.model}_{method}_seed{self.seed}_{self.identity()}"
 
 

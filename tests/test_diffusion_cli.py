@@ -35,7 +35,7 @@ def cub_with_pool(tmp_path):
 def test_diffusion_command_trains_two_seeds_and_renders_in_report(cub_with_pool, tmp_path):
     data, pool = cub_with_pool
     out = tmp_path / "results"
-    tiny = ["--model", "tiny_resnet", "--pretrained", "none", "--image-size", "16", "--workers", "0", "--epochs", "2",
+    tiny = ["--model", "tiny_resnet", "--pretrained", "none", "--image-size", "16", "--loader-workers", "0", "--epochs", "2",
             "--batch-size", "8", "--val-batch-size", "4", "--data-root", str(data), "--out", str(out), "--quiet"]
     result = CliRunner().invoke(app, ["diffusion", "--dataset", "cub", "--aug", "pool", "--pool", str(pool), "--saflex",
                                       "--seeds", "0,1", *tiny])
@@ -68,7 +68,7 @@ def test_real_extra_reference_trains_on_train_plus_extra(cub_with_pool):
     data, _ = cub_with_pool
     base = defaults("cub")
     config = dataclasses.replace(base, model="tiny_resnet", data_root=str(data), options=tuple(
-        {**dict(base.options), "image_size": 8, "pretrained": "none", "workers": 0, "real_extra": True}.items()))
+        {**dict(base.options), "image_size": 8, "pretrained": "none", "loader_workers": 0, "real_extra": True}.items()))
     setup = build(config, torch.device("cpu"))
     assert len(setup.train_batches.dataset) == 12 + 15  # train subset (15 sources - 3 validation) + extra (5 per class)
     assert setup.augmenter is None

@@ -141,7 +141,7 @@ def test_table4_labels_and_columns_match_the_paper():
 
 
 def flyp_command(root, out, *extra):
-    return ["flyp", *extra, "--model", TINY_CLIP, "--pretrained", "random", "--workers", "0", "--batch-size", "8",
+    return ["flyp", *extra, "--model", TINY_CLIP, "--pretrained", "random", "--loader-workers", "0", "--batch-size", "8",
             "--val-batch-size", "8", "--data-root", str(root), "--out", str(out), "--quiet", "--device", "cpu"]
 
 

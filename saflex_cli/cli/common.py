@@ -7,7 +7,6 @@ from pathlib import Path
 from rich.console import Console
 
 from ..config import RunConfig, override
-from ..core import pi_estimator
 from ..errors import SaflexError
 from ..estimate import default_benchmark, estimate_grid, load_benchmark
 from ..families.base import Recipe
@@ -68,7 +67,6 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
         base = dataclasses.replace(base, saflex=override(base.saflex, **saflex_settings),
                                    optim=override(base.optim, **(optim_settings or {})),
                                    options=tuple({**dict(base.options), **{k: v for k, v in (options or {}).items() if v is not None}}.items()))
-        pi_estimator(base.saflex.pi_mode)  # an unknown --pi-mode fails here, before any run
         for aug, use_saflex in methods(recipe, augs, saflex):
             for seed in parse_seeds(seeds):
                 configs.append(dataclasses.replace(base, aug=aug, seed=seed,

@@ -9,9 +9,11 @@ import typer
 from ..errors import SaflexError
 from ..families.diffusion import COLUMNS, pool_options, scope_pool_options
 from . import options as opt
-from .common import build_configs, execute, parse_list
+from .common import build_configs, parse_list
+from .shared import RunFlags, family_command
 
 
+@family_command
 def diffusion(
     dataset: opt.Datasets = "cub",
     aug: Annotated[str, typer.Option("--aug", help="none, randaug, pool (a generated pool, needs --pool), a comma list, or all.")] = "pool",
@@ -30,12 +32,9 @@ def diffusion(
     model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper) or tiny_resnet (smoke tests).")] = None,
     pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="'imagenet' (torchvision IMAGENET1K_V1), 'none', or a local weights file.")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Image side in pixels (paper: 224).")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="Image-decoding worker processes.")] = None,
+    loader_workers: opt.LoaderWorkers = None,
     data_root: Annotated[Path, typer.Option("--data-root", help="Folder holding CUB_200_2011/ and/or iwildcam_v2.0/train/.")] = Path("data"),
-    out: opt.Out = Path("results"),
-    device: opt.Device = None,
-    quiet: opt.Quiet = False,
-    dry_run: opt.DryRun = False,
+    run: RunFlags = None,
 ) -> None:
     """ResNet-50 on CUB / iWildCam with RandAugment or a diffusion-generated pool, with and without SAflex (Table 3)."""
     uses_pool = aug == "all" or "pool" in parse_list(aug, "--aug")
@@ -46,6 +45,6 @@ def diffusion(
         "diffusion", dataset, aug, saflex, seeds, known_datasets=tuple(COLUMNS),
         train={"epochs": epochs, "batch_size": batch_size, "data_root": str(data_root), "model": model},
         saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size}, optim_settings={"lr": lr},
-        options={"pretrained": pretrained, "image_size": image_size, "workers": workers,
+        options={"pretrained": pretrained, "image_size": image_size, "loader_workers": loader_workers,
                  "real_extra": real_extra or None, **chosen})
-    execute(scope_pool_options(configs), out, device, quiet, dry_run)
+    run.execute(scope_pool_options(configs))

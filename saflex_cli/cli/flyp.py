@@ -9,15 +9,16 @@ import typer
 from ..errors import SaflexError
 from ..families.flyp import METHODS
 from . import options as opt
-from .common import build_configs, execute, parse_list
+from .common import build_configs, parse_list
+from .shared import RunFlags, family_command
 
 Method = Annotated[str, typer.Option("--method", help="zeroshot, lpft, flyp, a comma list, or 'all' (every row of Table 4).")]
 Epochs = Annotated[Optional[int], typer.Option(min=0, help="Training epochs (recipe default: 20; zeroshot: 0).")]
 Pretrained = Annotated[Optional[str], typer.Option("--pretrained", help="CLIP weights: a local file, an open_clip tag (openai), or 'random'.")]
 Arch = Annotated[Optional[str], typer.Option("--model", help="open_clip architecture (default ViT-B-16-quickgelu, which the openai weights need).")]
-Workers = Annotated[Optional[int], typer.Option("--workers", min=0, help="Image-decoding worker processes (default 8).")]
 
 
+@family_command
 def flyp(
     method: Method = "flyp",
     aug: opt.Augs = "none",
@@ -31,12 +32,9 @@ def flyp(
     val_batch_size: opt.ValBatchSize = None,
     pretrained: Pretrained = None,
     model: Arch = None,
-    workers: Workers = None,
+    loader_workers: opt.LoaderWorkers = None,
     data_root: opt.DataRoot = Path("data"),
-    out: opt.Out = Path("results"),
-    device: opt.Device = None,
-    quiet: opt.Quiet = False,
-    dry_run: opt.DryRun = False,
+    run: RunFlags = None,
 ) -> None:
     """Zero-shot, LP-FT and FLYP (+ WILDS RandAugment, + SAflex) fine-tuning of CLIP on iWildCam (Table 4)."""
     chosen = list(METHODS) if method == "all" else parse_list(method, "--method")
@@ -53,5 +51,5 @@ def flyp(
             train={"epochs": 0 if name == "zeroshot" else epochs, "batch_size": batch_size,
                    "data_root": str(data_root), "model": model},
             saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
-            optim_settings={"lr": lr}, options={"method": name, "pretrained": pretrained, "workers": workers})
-    execute(configs, out, device, quiet, dry_run)
+            optim_settings={"lr": lr}, options={"method": name, "pretrained": pretrained, "loader_workers": loader_workers})
+    run.execute(configs)

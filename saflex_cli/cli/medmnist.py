@@ -8,10 +8,11 @@ import typer
 
 from ..data.medmnist import flags_2d
 from . import options as opt
-from ..grid import GridOptions
-from .common import build_configs, execute
+from .common import build_configs
+from .shared import RunFlags, family_command
 
 
+@family_command
 def medmnist(
     dataset: opt.Datasets = "pathmnist",
     aug: opt.Augs = "randaug",
@@ -23,28 +24,15 @@ def medmnist(
     beta: opt.Beta = None,
     tau: opt.Tau = None,
     val_batch_size: opt.ValBatchSize = None,
-    pi_mode: opt.PiMode = None,
-    pi_refresh: opt.PiRefresh = None,
     as_rgb: Annotated[bool, typer.Option("--as-rgb/--gray", help="Grayscale sets as 3 channels (MedMNIST v2 paper) or 1 (its script).")] = True,
     skip_md5: Annotated[bool, typer.Option("--skip-md5", help="Use a file whose MD5 matches no known release (recorded).")] = False,
     data_root: opt.DataRoot = Path("data/medmnist"),
-    out: opt.Out = Path("results"),
-    device: opt.Device = None,
-    quiet: opt.Quiet = False,
-    dry_run: opt.DryRun = False,
-    retry_failed: opt.RetryFailed = False,
-    force: opt.Force = False,
-    workers: opt.Workers = 1,
-    checkpoint_every: opt.CheckpointEvery = 0,
-    executor: opt.Executor = "local",
-    throughput: opt.Throughput = None,
+    run: RunFlags = None,
 ) -> None:
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""
     configs = build_configs(
         "medmnist", dataset, aug, saflex, seeds, known_datasets=flags_2d(),
         train={"epochs": epochs, "batch_size": batch_size, "data_root": str(data_root)},
-        saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size,
-                         "pi_mode": pi_mode, "pi_refresh": pi_refresh},
+        saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
         optim_settings={"lr": lr}, options={"as_rgb": as_rgb, "skip_md5": skip_md5})
-    execute(configs, out, device, quiet, dry_run, GridOptions(retry_failed, force, checkpoint_every, workers), executor,
-            throughput)
+    run.execute(configs)

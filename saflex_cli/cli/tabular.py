@@ -10,9 +10,11 @@ from ..data.tabular import TABLE2_DATASETS
 from ..errors import SaflexError
 from ..families.tabular import BACKBONE
 from . import options as opt
-from .common import build_configs, execute, parse_list
+from .common import build_configs, parse_list
+from .shared import RunFlags, family_command
 
 
+@family_command
 def tabular(
     model: Annotated[str, typer.Option("--model", help="mlp, saint, a comma list, or 'all'.")] = "saint",
     dataset: opt.Datasets = "qsar",
@@ -34,10 +36,7 @@ def tabular(
     tau: opt.Tau = None,
     val_batch_size: opt.ValBatchSize = None,
     data_root: opt.DataRoot = Path("data/tabular"),
-    out: opt.Out = Path("results"),
-    device: opt.Device = None,
-    quiet: opt.Quiet = False,
-    dry_run: opt.DryRun = False,
+    run: RunFlags = None,
 ) -> None:
     """MLP / SAINT with CutMix, with and without SAflex (Table 2), or on --csv FILE --target COLUMN."""
     models = list(BACKBONE) if model == "all" else parse_list(model, "--model")
@@ -60,4 +59,4 @@ def tabular(
                "data_root": str(data_root)},
         saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
         optim_settings={"lr": lr}, options=options)]
-    execute(configs, out, device, quiet, dry_run)
+    run.execute(configs)

@@ -44,7 +44,7 @@ def defaults(dataset: str) -> RunConfig:
         optim=OptimConfig(name="sgd", lr=LEARNING_RATES[dataset], momentum=0.9, weight_decay=1e-4, schedule="cosine"),
         saflex=SaflexConfig(beta=0.0, tau=0.01, val_batch_size=128),
         options=(("image_size", 224), ("pretrained", "imagenet"), ("val_fraction", 0.1), ("split_seed", 0),
-                 ("workers", 4), ("real_extra", False)),
+                 ("loader_workers", 4), ("real_extra", False)),
     )
 
 
@@ -91,7 +91,7 @@ def build(config: RunConfig, device: torch.device) -> TrainSetup:
     data: GenerationData = DATASETS.get(config.dataset)(
         Path(config.data_root), image_size=config.option("image_size", 224),
         val_fraction=config.option("val_fraction", 0.1), split_seed=config.option("split_seed", 0))
-    splits, workers = data.splits, config.option("workers", 0)
+    splits, workers = data.splits, config.option("loader_workers", 0)
     train_set, train_labels = splits.train.inputs, splits.train.targets
     provenance = {**splits.provenance, "class_names": data.class_names}
     augmenter = None

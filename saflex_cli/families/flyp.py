@@ -50,7 +50,7 @@ def defaults(dataset: str = "iwildcam") -> RunConfig:
         family="flyp", dataset=dataset, model="ViT-B-16-quickgelu", epochs=20, batch_size=256, eval_batch_size=512,
         optim=OptimConfig(name="adamw", lr=1e-5, weight_decay=0.2, schedule="cosine", warmup_steps=500),
         saflex=SaflexConfig(beta=0.0, tau=0.1, val_batch_size=256),
-        options=(("method", "flyp"), ("pretrained", "openai"), ("workers", 8), ("ensemble_alphas", DEFAULT_ALPHAS)),
+        options=(("method", "flyp"), ("pretrained", "openai"), ("loader_workers", 8), ("ensemble_alphas", DEFAULT_ALPHAS)),
     )
 
 
@@ -64,7 +64,7 @@ class Scorer:
     def __init__(self, splits: dict[str, ImageFiles], class_tokens, config: RunConfig, device: torch.device,
                  keep: str = "id_val"):
         self.splits, self.class_tokens, self.device, self.keep = splits, class_tokens, device, keep
-        self.batch_size, self.workers = config.eval_batch_size, config.option("workers", 0)
+        self.batch_size, self.workers = config.eval_batch_size, config.option("loader_workers", 0)
         self.kept: list | None = None
 
     def batches(self, name: str):
@@ -112,7 +112,7 @@ def evaluator(scorer: Scorer, ensemble: WeightEnsemble):
 @torch.no_grad()
 def image_features(model, split: ImageFiles, config: RunConfig, device: torch.device) -> np.ndarray:
     batches = LoaderBatches(split, config.eval_batch_size, device, shuffle=False, min_batch=1,
-                            num_workers=config.option("workers", 0))
+                            num_workers=config.option("loader_workers", 0))
     model.eval()
     return torch.cat([model.features(images).float().cpu() for images, _ in batches]).numpy()
 
@@ -161,7 +161,7 @@ def build(config: RunConfig, device: torch.device) -> TrainSetup:
     class_tokens = data.class_tokens.to(device)
     val_images = data.splits["id_val"]
     train_images = data.splits["train"]
-    workers = config.option("workers", 0)
+    workers = config.option("loader_workers", 0)
     provenance = {**data.provenance, "method": method, "pretrained": config.option("pretrained", "openai")}
 
     def loader(dataset, batch_size, seed):
