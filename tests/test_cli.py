@@ -72,10 +72,10 @@ def test_dry_run_lists_runs_without_training(derma_root):
     assert not (out / "runs").exists()
 
 
-def run_cli(*args, env_offline=True):
+def run_cli(*args, cwd):
     env = {"SAFLEX_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-m", "saflex_cli", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, timeout=120, cwd=cwd)  # a default --out lands in cwd, never in the checkout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -88,7 +88,7 @@ def run_cli(*args, env_offline=True):
     (("report", "--out", "{tmp}"), "no completed run records"),
 ])
 def test_bad_input_gets_one_clear_message_and_no_traceback(args, message, tmp_path):
-    result = run_cli(*(a.format(tmp=tmp_path) if isinstance(a, str) else a for a in args))
+    result = run_cli(*(a.format(tmp=tmp_path) if isinstance(a, str) else a for a in args), cwd=tmp_path)
     assert result.returncode == 2
     assert message in " ".join(result.stderr.split()), result.stderr
     assert "Traceback" not in result.stderr
