@@ -41,9 +41,11 @@ reproduce-flyp: $(BIN)/saflex
 	  --pretrained $(DATA)/clip/open_clip_pytorch_model.bin $(GRID_FLAGS)
 
 reproduce-diffusion: $(BIN)/saflex
-	for p in $(DATA)/pools/*/Cub2011; do \
+	$(if $(wildcard $(DATA)/pools/*/Cub2011 $(DATA)/pools/*/iWildCamMini),,\
+	  @echo "no generated pool under $(DATA)/pools/<method>/{Cub2011,iWildCamMini}: make one with saflex generate (README)" && exit 1)
+	for p in $(wildcard $(DATA)/pools/*/Cub2011); do \
 	  $(BIN)/saflex diffusion --dataset cub --aug all --pool $$p --data-root $(DATA) $(GRID_FLAGS) || exit 1; done
-	for p in $(DATA)/pools/*/iWildCamMini; do \
+	for p in $(wildcard $(DATA)/pools/*/iWildCamMini); do \
 	  $(BIN)/saflex diffusion --dataset iwildcam --aug all --pool $$p --data-root $(DATA) $(GRID_FLAGS) || exit 1; done
 
 report: $(BIN)/saflex

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .distributed import share
+
 
 class Objective(Protocol):
     def logits(self, call: Callable, inputs) -> Tensor:
@@ -23,6 +25,9 @@ class Objective(Protocol):
 
     def soft_targets(self, targets: Tensor, num_classes: int) -> Tensor:
         """The upstream label rows of a batch, before any augmentation."""
+
+    def rank_labels(self, labels: Tensor, ranks) -> Tensor:
+        """Under DDP, this rank's label rows (already its share of the batch's rows) over its classes."""
 
     def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
                       aug_weights=None) -> Tensor:
@@ -58,6 +63,9 @@ class CrossEntropy:
 
     def soft_targets(self, targets: Tensor, num_classes: int) -> Tensor:
         return F.one_hot(targets.long(), num_classes).float()
+
+    def rank_labels(self, labels: Tensor, ranks) -> Tensor:
+        return labels  # the classes are the same on every rank
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         if self.class_weights is None:
@@ -107,6 +115,10 @@ class Contrastive:
 
     def soft_targets(self, targets: Tensor, num_classes: int) -> Tensor:
         return torch.eye(len(targets), device=targets.device)
+
+    def rank_labels(self, labels: Tensor, ranks) -> Tensor:
+        # The proxy classes are the batch's captions: a rank's classes are its own share of them.
+        return share(labels.T, ranks).T
 
     def loss(self, logits: Tensor, targets: Tensor | None = None) -> Tensor:
         logits = logits.float()

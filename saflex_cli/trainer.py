@@ -245,6 +245,8 @@ class Trainer:
         else:
             upstream = setup.objective.soft_targets(targets, setup.num_classes)
             aug = share(setup.augmenter(inputs, upstream, self.generator), self.ranks)
+            if self.ranks:
+                aug.labels = setup.objective.rank_labels(aug.labels, self.ranks)
             inputs, targets = share((inputs, targets), self.ranks)
             if self.config.saflex.enabled:
                 loss, refined = self.saflex_step.training_loss(self.model, inputs, targets, aug.inputs, aug.labels,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 
 from saflex_cli.config import RunConfig
 from saflex_cli.families.medmnist import defaults

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
 from torch import Tensor
 
 
@@ -21,9 +19,3 @@ class AugBatch:
     # Optional per-sample facts for diagnostics: "true_labels" (B,) where the augmenter knows
     # the right label, "source" (B,) integer ids of where a sample came from (trust report).
     meta: dict = field(default_factory=dict)
-
-
-def numpy_rng(generator: torch.Generator) -> np.random.Generator:
-    """A numpy RNG derived from (and advancing) a torch generator, for draws torch cannot seed."""
-    seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()
-    return np.random.default_rng(seed)

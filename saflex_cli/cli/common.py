@@ -89,7 +89,7 @@ def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throu
                       f"--device {pick_device(device).type}` or pass --throughput FILE", highlight=False)
         return
     left = estimate_grid(todo, benchmark)
-    console.print(f"estimated {left.total:.2f} device-hours for the {len(left.hours)} run(s) to do "
+    console.print(f"estimated {left.total:.2f} device-hours for {len(left.hours)} of the {len(todo)} run(s) to do "
                   f"(training steps on {benchmark['device']}, from {path}; evaluation not counted)", highlight=False)
     for reason in sorted(set(left.missing.values()) | left.notes):
         console.print(f"  [dim]{reason}[/dim]")

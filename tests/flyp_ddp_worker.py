@@ -1,0 +1,51 @@
+"""The body of each rank in the FLYP DDP test (spawned by torch.multiprocessing, gloo on the CPU)."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from flyp_helpers import TINY_CLIP, register_tiny_clip
+from saflex_cli.cli.common import build_configs
+from saflex_cli.core import validation_gradient
+from saflex_cli.distributed import Ranks, init_from_env, share
+from saflex_cli.grid import run_grid
+from saflex_cli.registry import FAMILIES
+from saflex_cli.runtime import seed_everything
+
+CPU = torch.device("cpu")
+
+
+def flyp_config(root: str):
+    """FLYP + WILDS RandAugment + SAflex on the tiny CLIP, one epoch."""
+    (config,) = build_configs(
+        "flyp", "iwildcam", "randaug", True, "0",
+        train={"epochs": 1, "batch_size": 8, "data_root": root, "model": TINY_CLIP},
+        saflex_settings={"val_batch_size": 8},
+        options={"method": "flyp", "pretrained": "random", "loader_workers": 0})
+    return config
+
+
+def validation_batch_gradients(config, ranks):
+    """g of this rank's share of the first validation batch (averaged over ranks when ranks is set)."""
+    seed_everything(config.seed)
+    setup = FAMILIES.get(config.family).build(config, CPU)
+    batch = next(setup.val_batches)
+    if ranks is None:  # one process: the gradient of each half, as two ranks would hold them
+        halves = [share(batch, Ranks(group=None, rank=r, world=2)) for r in (0, 1)]
+        return [validation_gradient(setup.model, setup.objective, *half) for half in halves]
+    return validation_gradient(setup.model, setup.objective, *share(batch, ranks), ranks.group)
+
+
+def flyp_rank(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    register_tiny_clip()
+    ranks = init_from_env("cpu")
+    config = flyp_config(root)
+    grad = validation_batch_gradients(config, ranks)
+    os.makedirs(out, exist_ok=True)
+    if ranks.leader:
+        torch.save(grad, os.path.join(out, "val_grad.pt"))
+    run_grid([config], out, device="cpu", quiet=True)
