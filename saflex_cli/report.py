@@ -46,11 +46,9 @@ class Summary:
         return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
 
 
-def collect(recipe: Recipe, records: list[dict], selection: str, datasets: set[str] | None) -> pd.DataFrame:
+def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame:
     rows = []
     for record in records:
-        if datasets and record["config"]["dataset"] not in datasets:
-            continue
         epoch_times = [e["train_time_s"] for e in record["epochs"]]
         for cell in recipe.cells(record, selection):
             paper = paper_value(recipe.table, cell.method, cell.model, cell.column)
@@ -137,9 +135,13 @@ def write_report(out: Path, family: str, selection: str | None = None, datasets:
                  name: str | None = None) -> tuple[Path, Path] | None:
     recipe = FAMILIES.get(family)
     selection = selection or recipe.selection
-    records = [r for r in load_records(out, family) if not datasets or r["config"]["dataset"] in datasets]
-    frame = collect(recipe, records, selection, datasets)
-    failures = [r for r in load_failures(out, family) if not datasets or r["config"]["dataset"] in datasets]
+
+    def wanted(record: dict) -> bool:
+        return not datasets or record["config"]["dataset"] in datasets
+
+    records = list(filter(wanted, load_records(out, family)))
+    frame = collect(recipe, records, selection)
+    failures = list(filter(wanted, load_failures(out, family)))
     if frame.empty and not failures:
         return None
     name = name or family

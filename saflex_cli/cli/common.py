@@ -13,7 +13,7 @@ from ..families.base import Recipe
 from ..distributed import is_leader
 from ..executors import submit_grid
 from ..grid import GridOptions, busy_note, grid_problems, run_grid
-from ..records import is_done, record_status
+from ..records import record_status
 from ..registry import FAMILIES
 from ..report import write_report
 from ..runtime import pick_device
@@ -79,11 +79,12 @@ def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throu
     path = throughput or default_benchmark(pick_device(device).type)
     benchmark = load_benchmark(path) if throughput is not None or path.exists() else None
     estimate = estimate_grid(configs, benchmark) if benchmark else None
-    todo = [config for config in configs if not is_done(out, config)]
+    status = {config.run_name: record_status(out, config) for config in configs}  # one read per record
+    todo = [config for config in configs if status[config.run_name] != "completed"]
     for config in configs:
         hours = estimate.hours.get(config.run_name) if estimate else None
         cost = f"{hours:8.3f} h" if hours is not None else "         "
-        console.print(f"  {record_status(out, config) or 'to run':9}  {cost}  {config.run_name}", highlight=False)
+        console.print(f"  {status[config.run_name] or 'to run':9}  {cost}  {config.run_name}", highlight=False)
     if benchmark is None:
         console.print(f"no device-hour estimate: no benchmark at {path}; run `python benchmarks/overhead.py "
                       f"--device {pick_device(device).type}` or pass --throughput FILE", highlight=False)
