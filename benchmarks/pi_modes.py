@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from saflex_cli.cli.common import build_configs  # noqa: E402
-from saflex_cli.grid import run_grid  # noqa: E402
+from saflex_cli.grid import GridOptions, run_grid  # noqa: E402
 from saflex_cli.records import atomic_write_text, read_record, record_path  # noqa: E402
 from saflex_cli.registry import FAMILIES  # noqa: E402
 
@@ -76,11 +76,11 @@ def verdict(row: dict, exact: dict, upstream: dict) -> str:
     return f"**loses {lost:.1f} of SAflex's +{gain:.1f} gain** (spread {spread:.1f})"
 
 
-def section(args, rows: dict, device: str) -> str:
+def section(args, rows: dict, device: str, epochs: int) -> str:
     upstream, exact = rows["Upstream only"], rows["SAflex exact"]
     plain_s = np.mean(upstream["epoch_s"])
     seeds = len(upstream["acc"])
-    lines = [f"## {args.family}: {args.dataset} ({args.aug}), {seeds} seeds, {device}", "",
+    lines = [f"## {args.family}: {args.dataset} ({args.aug}), {seeds} seeds, {epochs} epochs, {device}", "",
              "| method | test acc (%) | kept (%) | label recovery (%) | train time / epoch (s, median) | × upstream-only time | vs exact |",
              "|---|---|---|---|---|---|---|"]
     for label, row in rows.items():
@@ -116,6 +116,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-md5", action="store_true")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at once on this machine")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pi-modes"), help="run records")
     parser.add_argument("--table", type=Path, default=Path("results/pi-modes.md"))
     args = parser.parse_args(argv)
@@ -124,10 +125,11 @@ def main(argv=None) -> None:
     args.dataset = args.dataset or recipe.datasets[0]
     args.aug = args.aug or ("label-shift" if args.family == "demo" else "randaug")
     by_row = variant_configs(args)
-    outcome = run_grid([c for configs in by_row.values() for c in configs], args.out, device=args.device)
+    outcome = run_grid([c for configs in by_row.values() for c in configs], args.out, device=args.device,
+                       options=GridOptions(workers=args.workers))
     first = read_record(record_path(args.out, by_row["Upstream only"][0]))
     rows = {label: summarise(configs, args.out, recipe.selection) for label, configs in by_row.items()}
-    text = section(args, rows, first["device"])
+    text = section(args, rows, first["device"], first["config"]["epochs"])
     write_section(args.table, f"{args.family}: {args.dataset} ", text)
     print(text)
     print(f"{len(outcome.ran)} run(s) trained, {len(outcome.skipped)} already recorded; table in {args.table}")
