@@ -70,6 +70,34 @@ def test_refine_leaves_model_state_untouched(mode):
     assert all(p.grad is None for p in model.parameters())
 
 
+class CountingLayer(torch.nn.Module):
+    """A buffer changed in place by every forward: the kind BatchNorm's freezing does not cover."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls += 1
+        return x
+
+
+def test_every_buffer_is_left_alone_and_batchnorm_keeps_tracking():
+    model, x, y, xv, yv = problem("cnn-bn")
+    model = torch.nn.Sequential(CountingLayer(), model).train()
+    before = copy.deepcopy(model.state_dict())
+    refined = refine(model, x, y, xv, yv, beta=0.0, tau=0.01, gumbel=False)
+    for key, value in model.state_dict().items():
+        assert torch.equal(before[key], value), key
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.track_running_stats for m in norms)
+    expected = brute_force_pi(model[1], x, validation_gradient(model[1], CrossEntropy(), xv, yv))
+    torch.testing.assert_close(refined.pi, expected, rtol=1e-4, atol=1e-6)
+    model(x)  # the model's own forward still updates its statistics and its counter
+    assert model[0].calls == 1
+    assert not torch.equal(before["1.body.1.running_mean"], model.state_dict()["1.body.1.running_mean"])
+
+
 def test_small_tau_gives_one_hot_at_argmax_of_pi_plus_beta_label():
     torch.manual_seed(1)
     pi, upstream = torch.randn(50, 6), F.one_hot(torch.randint(0, 6, (50,)), 6).float()
