@@ -71,6 +71,8 @@ def verdict(row: dict, exact: dict, upstream: dict) -> str:
     gain = np.mean(exact["acc"]) - np.mean(upstream["acc"])
     spread = max(np.std(row["acc"]), np.std(exact["acc"]))
     lost = np.mean(exact["acc"]) - np.mean(row["acc"])
+    if gain <= 0:
+        return f"no SAflex gain to hold here (exact {gain:+.1f} vs upstream-only); {-lost:+.1f} vs exact"
     if lost <= spread:
         return f"holds (−{lost:.1f} of +{gain:.1f} gain; spread {spread:.1f})" if lost > 0 else "holds"
     return f"**loses {lost:.1f} of SAflex's +{gain:.1f} gain** (spread {spread:.1f})"
@@ -91,6 +93,9 @@ def section(args, rows: dict, device: str, epochs: int) -> str:
               "corrupted augmented samples) of the last epoch; train time is the wall-clock of an epoch's "
               "training steps, so on a shared machine or a tiny model it is noise and fixed costs: "
               "`benchmarks/overhead.py` gives the step-time ratios."]
+    if args.workers > 1:
+        lines.append(f"\nThe runs were trained {args.workers} at a time on the one device: the times per epoch "
+                     "include that sharing and are not each method's own cost.")
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +122,7 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="runs trained at once on this machine")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pi-modes"), help="run records")
+    parser.add_argument("--out", type=Path, default=Path("results/pi-modes-runs"), help="run records")
     parser.add_argument("--table", type=Path, default=Path("results/pi-modes.md"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

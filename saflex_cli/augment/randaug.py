@@ -1,16 +1,19 @@
-"""RandAugment (Cubuk et al. 2020) with its own ops for each sample, batched by op.
+"""RandAugment (Cubuk et al. 2020) with its own ops for each sample, vectorised over the batch.
 
 torchvision's RandAugment, applied to a batch tensor, draws one op for the whole batch. Here
-each sample draws `num_ops` ops (and a sign for signed ones); samples sharing an (op, sign) are
-transformed together, so a step costs at most 27 batched calls per op slot, not one per image,
-and one host sync per op slot (the group sizes), not one per group.
-The op list and magnitude bins are torchvision's (num_bins=31), on uint8 images.
+each sample draws `num_ops` ops (and a sign for signed ones). Each op family then runs once over
+the whole batch with per-sample parameters (one affine grid for shear / translate / rotate,
+per-sample factors for the brightness / color / contrast / sharpness blends) and every sample
+takes its own op's result: a fixed number of kernels per op slot and no host sync, which is
+what keeps a GPU fed on 28x28 images. Ops, magnitude bins (num_bins=31) and formulas are
+torchvision's, on uint8 images; a test checks every (op, sign) against torchvision's function.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
@@ -18,39 +21,93 @@ from ..registry import AUGMENTERS
 from .base import AugBatch
 
 NUM_BINS = 31
+OPS = ("identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate", "brightness", "color",
+       "contrast", "sharpness", "posterize", "solarize", "autocontrast", "equalize")
+SIGNED = frozenset(OPS[1:10])
+GEOMETRIC = OPS[1:6]
 
 
-def _affine(img: Tensor, **kwargs) -> Tensor:
-    return TF.affine(img, angle=kwargs.get("angle", 0.0), translate=kwargs.get("translate", [0, 0]),
-                     scale=1.0, shear=kwargs.get("shear", [0.0, 0.0]),
-                     interpolation=TF.InterpolationMode.NEAREST, fill=0, center=[0, 0])
+def bin_value(high: float, magnitude: int) -> float:
+    return float(torch.linspace(0.0, high, NUM_BINS)[magnitude])
 
 
-def _ops(height: int, width: int, magnitude: int):
-    """name -> (signed, apply(img, sign)), magnitudes as torchvision's RandAugment bins."""
-    def bin_of(high: float) -> float:
-        return float(torch.linspace(0.0, high, NUM_BINS)[magnitude])
+def inverse_affine(center: tuple[float, float], angle: float, translate: tuple[float, float],
+                   shear: tuple[float, float]) -> list[float]:
+    """torchvision's inverse affine matrix (scale 1), the same float arithmetic in the same order."""
+    rot, sx, sy = math.radians(angle), math.radians(shear[0]), math.radians(shear[1])
+    cx, cy = center
+    cos_sy, tan_sx = math.cos(sy), math.tan(sx)
+    a = math.cos(rot - sy) / cos_sy
+    b = -(a * tan_sx + math.sin(rot))
+    c = math.sin(rot - sy) / cos_sy
+    d = math.cos(rot) - c * tan_sx
+    matrix = [d / 1.0, -b / 1.0, 0.0, -c / 1.0, a / 1.0, 0.0]
+    matrix[2] += cx - matrix[0] * (cx + translate[0]) - matrix[1] * (cy + translate[1])
+    matrix[5] += cy - matrix[3] * (cx + translate[0]) - matrix[4] * (cy + translate[1])
+    return matrix
 
-    shear, rotate, color = bin_of(0.3), bin_of(30.0), bin_of(0.9)
-    shift_x, shift_y = int(bin_of(150.0 / 331.0 * width)), int(bin_of(150.0 / 331.0 * height))
-    bits = int(8 - round(magnitude / ((NUM_BINS - 1) / 4)))
-    threshold = float(torch.linspace(255.0, 0.0, NUM_BINS)[magnitude])
-    return {
-        "identity": (False, lambda x, s: x),
-        "shear_x": (True, lambda x, s: _affine(x, shear=[math.degrees(math.atan(s * shear)), 0.0])),
-        "shear_y": (True, lambda x, s: _affine(x, shear=[0.0, math.degrees(math.atan(s * shear))])),
-        "translate_x": (True, lambda x, s: _affine(x, translate=[s * shift_x, 0])),
-        "translate_y": (True, lambda x, s: _affine(x, translate=[0, s * shift_y])),
-        "rotate": (True, lambda x, s: TF.rotate(x, s * rotate, fill=0)),
-        "brightness": (True, lambda x, s: TF.adjust_brightness(x, 1.0 + s * color)),
-        "color": (True, lambda x, s: TF.adjust_saturation(x, 1.0 + s * color)),
-        "contrast": (True, lambda x, s: TF.adjust_contrast(x, 1.0 + s * color)),
-        "sharpness": (True, lambda x, s: TF.adjust_sharpness(x, 1.0 + s * color)),
-        "posterize": (False, lambda x, s: TF.posterize(x, bits)),
-        "solarize": (False, lambda x, s: TF.solarize(x, threshold)),
-        "autocontrast": (False, lambda x, s: TF.autocontrast(x)),
-        "equalize": (False, lambda x, s: TF.equalize(x)),
-    }
+
+def geometric_matrices(height: int, width: int, magnitude: int) -> dict[tuple[str, int], list[float]]:
+    """(op, sign) -> inverse matrix, as TF.affine (sheared about the top-left corner, as torchvision's
+    RandAugment does) and TF.rotate (about the centre, angle taken mod 360) build them."""
+    shear, rotate = bin_value(0.3, magnitude), bin_value(30.0, magnitude)
+    shift_x = int(bin_value(150.0 / 331.0 * width, magnitude))
+    shift_y = int(bin_value(150.0 / 331.0 * height, magnitude))
+    corner = (-width * 0.5, -height * 0.5)
+    matrices = {}
+    for sign in (1, -1):
+        matrices["shear_x", sign] = inverse_affine(corner, 0.0, (0.0, 0.0),
+                                                   (math.degrees(math.atan(sign * shear)), 0.0))
+        matrices["shear_y", sign] = inverse_affine(corner, 0.0, (0.0, 0.0),
+                                                   (0.0, math.degrees(math.atan(sign * shear))))
+        matrices["translate_x", sign] = inverse_affine(corner, 0.0, (float(sign * shift_x), 0.0), (0.0, 0.0))
+        matrices["translate_y", sign] = inverse_affine(corner, 0.0, (0.0, float(sign * shift_y)), (0.0, 0.0))
+        matrices["rotate", sign] = inverse_affine((0.0, 0.0), -((sign * rotate) % 360), (0.0, 0.0), (0.0, 0.0))
+    return matrices
+
+
+def per_sample_affine(images: Tensor, theta: Tensor) -> Tensor:
+    """TF.affine's nearest-neighbour grid transform with fill 0, one (2, 3) matrix per sample."""
+    batch, _, height, width = images.shape
+    base = torch.empty(1, height, width, 3, device=images.device)
+    base[..., 0].copy_(torch.linspace((1.0 - width) * 0.5, (width - 1.0) * 0.5, steps=width, device=images.device))
+    base[..., 1].copy_(torch.linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, steps=height,
+                                      device=images.device).unsqueeze_(-1))
+    base[..., 2].fill_(1)
+    scale = torch.tensor([0.5 * width, 0.5 * height], device=images.device)
+    grid = base.view(1, height * width, 3).expand(batch, -1, -1).bmm(theta.transpose(1, 2) / scale)
+    moved = F.grid_sample(images.float(), grid.view(batch, height, width, 2), mode="nearest",
+                          padding_mode="zeros", align_corners=False)
+    return moved.round_().to(images.dtype)
+
+
+def blend(images: Tensor, other: Tensor, ratio: Tensor) -> Tensor:
+    """torchvision's _blend with a ratio per sample (B, 1, 1, 1), rounded to float32 as its scalar is."""
+    return (images.mul(ratio.float()).add_(other * (1.0 - ratio).float())).clamp_(0, 255).to(images.dtype)
+
+
+def grayscale(images: Tensor) -> Tensor:
+    r, g, b = images.unbind(dim=-3)
+    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(-3).floor_()
+
+
+def contrast(images: Tensor, ratio: Tensor) -> Tensor:
+    gray = grayscale(images) if images.shape[-3] == 3 else images.float()
+    return blend(images, gray.mean(dim=(-3, -2, -1), keepdim=True), ratio)
+
+
+def sharpness(images: Tensor, ratio: Tensor) -> Tensor:
+    """TF.adjust_sharpness: blend with a 3x3 blur inside a one-pixel border that is kept."""
+    channels, height, width = images.shape[-3:]
+    if height <= 2 or width <= 2:
+        return images
+    a, b = 1.0 / 13.0, 5.0 / 13.0
+    kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], device=images.device).expand(channels, 1, 3, 3)
+    out = images.float()
+    blurred = F.conv2d(out, kernel, groups=channels).round_()
+    inner = out[..., 1:-1, 1:-1]
+    inner.add_(blurred.sub_(inner) * (1.0 - ratio).float())
+    return out.clamp_(0, 255).to(images.dtype)
 
 
 @AUGMENTERS.register("randaug")
@@ -60,24 +117,45 @@ class RandAugment:
             raise ValueError(f"magnitude must be in [0, {NUM_BINS - 1}], got {magnitude}")
         self.num_ops, self.magnitude = num_ops, magnitude
 
+    def draw(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One op slot: an op index and a sign (+1 or -1; +1 for unsigned ops) per sample."""
+        choice = torch.randint(len(OPS), (batch,), generator=generator, device=generator.device)
+        negative = torch.rand(batch, generator=generator, device=generator.device) < 0.5
+        signed = torch.tensor([op in SIGNED for op in OPS], device=choice.device)[choice]
+        return choice, 1 - 2 * (negative & signed).long()
+
+    def apply(self, images: Tensor, choice: Tensor, sign: Tensor) -> Tensor:
+        """Every sample's op (choice) with its sign, each op family computed once for the batch."""
+        batch, _, height, width = images.shape
+        choice, sign = choice.to(images.device), sign.to(images.device)
+        identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        matrices = geometric_matrices(height, width, self.magnitude)
+        table = torch.tensor([[matrices.get((op, s), identity) for s in (1, -1)] for op in OPS],
+                             dtype=torch.float64, device=images.device)  # (op, sign, 6)
+        theta = table[choice, (sign < 0).long()].float().view(batch, 2, 3)
+        color = bin_value(0.9, self.magnitude)
+        ratio = (1.0 + sign.double() * color).view(batch, 1, 1, 1)
+        bits = int(8 - round(self.magnitude / ((NUM_BINS - 1) / 4)))
+        results = {
+            "identity": images,
+            "geometric": per_sample_affine(images, theta),
+            "brightness": images.mul(ratio.float()).clamp_(0, 255).to(images.dtype),
+            "color": images if images.shape[-3] == 1 else blend(images, grayscale(images), ratio),
+            "contrast": contrast(images, ratio),
+            "sharpness": sharpness(images, ratio),
+            "posterize": TF.posterize(images, bits),
+            "solarize": TF.solarize(images, float(torch.linspace(255.0, 0.0, NUM_BINS)[self.magnitude])),
+            "autocontrast": TF.autocontrast(images),
+            "equalize": TF.equalize(images),
+        }
+        family = list(results)
+        of_op = torch.tensor([family.index("geometric" if op in GEOMETRIC else op) for op in OPS], device=images.device)
+        return torch.stack(list(results.values()))[of_op[choice], torch.arange(batch, device=images.device)]
+
     def __call__(self, images: Tensor, labels: Tensor, generator: torch.Generator) -> AugBatch:
         if images.dtype != torch.uint8:
             raise TypeError("RandAugment works on uint8 images, before normalisation")
-        ops = list(_ops(images.shape[-2], images.shape[-1], self.magnitude).values())
-        # Each (op, sign) is one group; ops without a sign use only the '+' group.
-        groups = [(apply, sign) for signed, apply in ops for sign in ((1, -1) if signed else (1,))]
-        first_group = torch.tensor([0] + [2 if signed else 1 for signed, _ in ops[:-1]]).cumsum(0)
-        signed = torch.tensor([signed for signed, _ in ops])
-        out = images.clone()
-        batch = images.shape[0]
+        out = images
         for _ in range(self.num_ops):
-            choice = torch.randint(len(ops), (batch,), generator=generator, device=generator.device)
-            negative = torch.rand(batch, generator=generator, device=generator.device) < 0.5
-            group = (first_group.to(choice.device)[choice] + (negative & signed.to(choice.device)[choice])).to(images.device)
-            # Samples sorted by group; one read of the group sizes is this slot's only host sync.
-            order = torch.argsort(group, stable=True)
-            sizes = torch.bincount(group, minlength=len(groups)).tolist()
-            for (apply, sign), index in zip(groups, torch.split(order, sizes)):
-                if len(index):
-                    out[index] = apply(out[index], sign)
+            out = self.apply(out, *self.draw(images.shape[0], generator))
         return AugBatch(out, labels)
