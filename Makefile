@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 SEEDS ?= 0,1,2
 DATA ?= data
 OUT ?= results
-# `make reproduce-all DRY_RUN=1`: list every run, which are recorded, and the device-hours left.
-GRID_FLAGS := --seeds $(SEEDS) --out $(OUT) $(if $(DRY_RUN),--dry-run,)
+# `make reproduce-all DRY_RUN=1`: list every run, which are recorded, and the device-hours left
+# (THROUGHPUT=benchmarks/results/overhead-cuda.json prices them on the GPU measured there).
+GRID_FLAGS := --seeds $(SEEDS) --out $(OUT) $(if $(DRY_RUN),--dry-run,) $(if $(THROUGHPUT),--throughput $(THROUGHPUT),)
 BENCH_DEVICE ?= $(shell $(BIN)/python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')" 2>/dev/null)
 
 .PHONY: test demo reproduce-all reproduce-medmnist reproduce-tabular reproduce-flyp reproduce-diffusion \

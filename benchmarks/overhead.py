@@ -9,7 +9,8 @@ Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 
 - last-layer: Pi of the final linear layer in closed form from the training forward itself;
 - *-K10: the validation gradient refreshed every 10 steps;
 - on CUDA also exact with Pi under bf16 autocast ('exact-bf16pi') and, for conv nets,
-  every mode with channels-last memory ('channels_last' block).
+  every mode with the model in contiguous (NCHW) memory ('contiguous' block): the trainer runs
+  BatchNorm CNNs channels-last on CUDA (runtime.on_device), and this block shows what that buys.
 Batches are pre-staged on the device for these ratios. The data-path block then feeds the same
 step from the real pipeline (TensorBatches + RandAugment / Mixup on the device) and reports
 staged time / pipeline time (1.0 = the data path costs nothing) and images/s.
@@ -64,7 +65,7 @@ class Bench:
     objective: object
     batch: Callable[[int, torch.device, torch.Generator], tuple]  # -> (inputs, targets)
     num_classes: Callable[[int], int]  # batch size -> number of classes
-    conv: bool = False  # channels-last is worth measuring
+    conv: bool = False  # the trainer runs it channels-last on CUDA: measure contiguous beside it
 
 
 def image_batch(channels: int, size: int, classes: int):
@@ -228,34 +229,26 @@ def measure(factories: dict, device: torch.device, steps: int, warmup: int) -> d
     return {name: results[name] for name in factories}
 
 
-def to_channels_last(inputs):
-    if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
-        return inputs.contiguous(memory_format=torch.channels_last)
-    return inputs
-
-
 def measure_modes(bench: Bench, batch: int, steps: int, warmup: int, device: torch.device,
-                  channels_last: bool = False) -> dict:
+                  contiguous: bool = False) -> dict:
     gen = torch.Generator().manual_seed(0)
     inputs, targets = bench.batch(batch, device, gen)
     aug_inputs, _ = bench.batch(batch, device, gen)
     val = bench.batch(batch, device, gen)
-    if channels_last:
-        inputs, aug_inputs = to_channels_last(inputs), to_channels_last(aug_inputs)
-        val = (to_channels_last(val[0]), val[1])
     classes = bench.num_classes(batch)
     aug = AugBatch(aug_inputs, F.one_hot(torch.randint(0, classes, (batch,), generator=gen), classes).float().to(device))
     staged = [(inputs, targets)]
     variants = {mode: (mode, False) for mode in MODES}
-    if device.type == "cuda" and not channels_last:
+    if device.type == "cuda" and not contiguous:
         variants["exact-bf16pi"] = ("exact", True)
 
     def factory(mode, pi_autocast):
         def build():
-            model = copy.deepcopy(bench.model).to(device)
-            if channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            return make_trainer(bench, model, mode, staged, Staged(aug), Forever(val), classes, device, pi_autocast)
+            trainer = make_trainer(bench, copy.deepcopy(bench.model), mode, staged, Staged(aug), Forever(val),
+                                   classes, device, pi_autocast)
+            if contiguous:  # in place: the optimizer keeps the same parameters
+                trainer.model.to(memory_format=torch.contiguous_format)
+            return trainer
         return build
 
     return measure({name: (factory(*variant), staged) for name, variant in variants.items()}, device, steps, warmup)
@@ -381,9 +374,9 @@ def main(argv=None) -> dict:
         entry = {"batch_size": batch, "modes": modes, "ratios": ratios(modes)}
         print_table(name, entry)
         if device.type == "cuda" and bench.conv:
-            cl_modes = measure_modes(bench, batch, args.steps, args.warmup, device, channels_last=True)
-            entry["channels_last"] = {"modes": cl_modes, "ratios": ratios(cl_modes)}
-            print_table(f"{name} channels-last", {"batch_size": batch, **entry["channels_last"]})
+            nchw = measure_modes(bench, batch, args.steps, args.warmup, device, contiguous=True)
+            entry["contiguous"] = {"modes": nchw, "ratios": ratios(nchw)}
+            print_table(f"{name} contiguous (NCHW)", {"batch_size": batch, **entry["contiguous"]})
         report["backbones"][name] = entry
         save(report, out)
     print(f"\nwrote {out}")

@@ -35,6 +35,22 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The model on `device`; BatchNorm CNNs in channels-last memory on CUDA.
+
+    Measured on an H100 (benchmarks/results/overhead-cuda.json, 'channels_last'): it cuts the
+    plain step by 16% and the exact SAflex step by 14% on ResNet-18 (28), by 41% and 21% on
+    ResNet-50 (224). Transformers (CLIP's one patch convolution) are left as they are.
+    """
+    return model.to(device).to(memory_format=memory_format(model, device))
+
+
+def memory_format(model: torch.nn.Module, device: torch.device) -> torch.memory_format:
+    if device.type == "cuda" and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+        return torch.channels_last
+    return torch.preserve_format
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:

@@ -26,7 +26,7 @@ from .core import SaflexStep
 from .distributed import RankShare, Ranks, share
 from .errors import SaflexError
 from .objectives import Objective
-from .runtime import autocast
+from .runtime import autocast, on_device
 
 
 class TrainingDiverged(SaflexError):
@@ -142,7 +142,7 @@ class EpochStats:
 class Trainer:
     def __init__(self, setup: TrainSetup, config: RunConfig, device: torch.device, ranks: Ranks | None = None):
         self.setup, self.config, self.device = setup, config, device
-        self.model = setup.model.to(device)
+        self.model = on_device(setup.model, device)
         # Under torchrun every rank draws the global batches and trains on its share; the loss
         # goes through DDP (gradient mean), the SAflex passes through the plain module.
         self.ranks = ranks

@@ -1,6 +1,7 @@
 """The shared trainer: the union step, the baseline's uniform weights, NaN refusal, selection."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -103,3 +104,24 @@ def test_multistep_schedule_drops_the_lr_at_half_and_three_quarters():
     config = dataclasses.replace(demo_config(), epochs=8, optim=dataclasses.replace(demo_config().optim, schedule="multistep"))
     factor = lr_factor(config, steps_per_epoch=10)
     assert [factor(s) for s in (0, 39, 40, 59, 60, 79)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_batchnorm_cnns_go_channels_last_on_cuda_only_and_compute_the_same():
+    from conftest import TinyCNN, tiny_mlp
+
+    from saflex_cli import refine
+    from saflex_cli.runtime import memory_format
+
+    cnn = TinyCNN(num_classes=4).train()
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert memory_format(cnn, cuda) == torch.channels_last
+    assert memory_format(cnn, cpu) == torch.preserve_format
+    assert memory_format(tiny_mlp(5, 3), cuda) == torch.preserve_format
+    # The layout changes no number the method computes (checked where it can run: the CPU).
+    torch.manual_seed(0)
+    x, y, xv, yv = torch.randn(6, 3, 8, 8), torch.randint(0, 4, (6,)), torch.randn(10, 3, 8, 8), torch.randint(0, 4, (10,))
+    strided = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
+    assert strided.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    expected = refine(cnn, x, y, xv, yv, beta=0.0, tau=0.01, gumbel=False).pi
+    torch.testing.assert_close(refine(strided, x, y, xv, yv, beta=0.0, tau=0.01, gumbel=False).pi, expected,
+                               rtol=1e-4, atol=1e-5)
