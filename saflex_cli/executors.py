@@ -15,7 +15,7 @@ from pathlib import Path
 from .claims import release_held
 from .config import RunConfig
 from .errors import SaflexError
-from .grid import GridOptions, GridOutcome, outcome_from_records, run_grid
+from .grid import GridOptions, GridOutcome, completed_runs, outcome_from_records, run_grid
 
 CLUSTERS = {"slurm": "slurm", "submitit-local": "local"}
 DEFAULTS = {"timeout_min": 60 * 24, "gpus_per_node": 1, "cpus_per_task": 8}
@@ -66,6 +66,7 @@ def submit_grid(configs: list[RunConfig], out: Path, executor: str, *, device: s
     if CLUSTERS[executor] == "local":
         params = {k: v for k, v in params.items() if k in ("timeout_min", "gpus_per_node")}
         params["gpus_per_node"] = min(params["gpus_per_node"], _gpu_count())
+    recorded_before = completed_runs(Path(out), configs)
     folder = Path(out) / "submitit"
     pool = submitit.AutoExecutor(folder=folder, cluster=CLUSTERS[executor])
     pool.update_parameters(name="saflex-grid", slurm_array_parallelism=options.workers, **params) \
@@ -77,7 +78,7 @@ def submit_grid(configs: list[RunConfig], out: Path, executor: str, *, device: s
         return GridOutcome()
     for job in jobs:
         job.result()
-    return outcome_from_records(out, configs)
+    return outcome_from_records(out, configs, recorded_before)
 
 
 def _gpu_count() -> int:

@@ -57,10 +57,16 @@ class GridOptions:
     workers: int = 1  # worker processes on this machine (one per GPU when there are several)
 
 
-def outcome_from_records(out: Path, configs: list[RunConfig]) -> GridOutcome:
-    """What the folder says, once several workers have been at it."""
-    outcome = GridOutcome()
+def completed_runs(out: Path, configs: list[RunConfig]) -> list[RunConfig]:
+    return [c for c in configs if record_status(out, c) == "completed"]
+
+
+def outcome_from_records(out: Path, configs: list[RunConfig], recorded_before: list[RunConfig]) -> GridOutcome:
+    """What the folder says, once several workers have been at it (`recorded_before`: done already)."""
+    outcome = GridOutcome(skipped=list(recorded_before))
     for config in configs:
+        if config in recorded_before:
+            continue
         status = record_status(out, config)
         {"completed": outcome.ran, "failed": outcome.failed}.get(status, outcome.busy).append(record_path(out, config))
     return outcome
@@ -261,6 +267,7 @@ def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, qui
                       f"config (e.g. {conflicts[0].name}); they are not counted as done, but the report still "
                       f"reads them: pass --force to move them to {out / 'superseded'}[/yellow]")
     if options.workers > 1:
+        recorded_before = completed_runs(out, configs)
         context = multiprocessing.get_context("spawn")
         processes = [context.Process(target=_worker_main, args=(i, configs, out, d, options))
                      for i, d in enumerate(worker_devices(device, options.workers))]
@@ -272,11 +279,11 @@ def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, qui
         if stopped:
             raise SaflexError(f"worker(s) {stopped} stopped with an error (message above); finished runs are "
                               f"recorded and the others resume from their checkpoints when you rerun")
-        outcome = outcome_from_records(out, configs)
+        outcome = outcome_from_records(out, configs, recorded_before)
     else:
         outcome = work(configs, out, device, quiet, options, ranks)
-        if outcome.skipped and not quiet and leader:
-            console.print(f"[dim]{len(outcome.skipped)} of {len(configs)} runs already recorded in {out}: skipped[/dim]")
+    if outcome.skipped and not quiet and leader:
+        console.print(f"[dim]{len(outcome.skipped)} of {len(configs)} runs already recorded in {out}: skipped[/dim]")
     if leader:
         for config in configs:  # a worker killed between writing a record and clearing its checkpoints
             if record_status(out, config) == "completed":

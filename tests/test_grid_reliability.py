@@ -148,3 +148,8 @@ def test_workers_flag_shares_the_grid_between_processes(tmp_path):
     assert len(starts) == 3 and set(starts.values()) == {1}
     assert all(r["status"] == "completed" for r in records(tmp_path).values()) and len(records(tmp_path)) == 3
     assert leftovers(tmp_path) == []
+    again = cli("demo", "--seeds", "0", "--epochs", "1", "--workers", "2", "--out", str(tmp_path))
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert "3 of 3 runs already recorded" in out + err
+    assert len([e for e in events(tmp_path) if e["event"] == "start"]) == 3  # nothing trained twice
