@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import statistics
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from saflex_cli.augment.base import AugBatch  # noqa: E402
 from saflex_cli.config import OptimConfig, RunConfig, SaflexConfig  # noqa: E402
@@ -54,7 +55,8 @@ MODES = {  # name -> SAflex settings (None = plain step)
     "last-layer-K10": {"pi_mode": "last-layer", "pi_refresh": 10},
 }
 # Batch sizes per device: the recipe's where there is one (MedMNIST 128), small where a CPU must cope.
-BATCH = {"resnet18_28": (128, 32), "mlp": (256, 256), "resnet50_224": (64, 4), "clip_vit_b16": (32, 2)}
+BATCH = {"resnet18_28": (128, 32), "mlp": (256, 256), "saint": (256, 256), "resnet50_224": (64, 4),
+         "clip_vit_b16": (32, 2)}
 
 
 @dataclass
@@ -80,10 +82,19 @@ def resnet18_28() -> Bench:
                  image_batch(3, 28, 9), lambda b: 9, conv=True)
 
 
-def mlp() -> Bench:
-    def make(n, device, gen):
-        return torch.randn(n, 100, generator=gen).to(device), torch.randint(0, 7, (n,), generator=gen).to(device)
-    return Bench(BACKBONES.get("mlp")(in_features=100, num_classes=7), CrossEntropy(), make, lambda b: 7)
+def tabular(model_name: str) -> Callable[[], Bench]:
+    """The tabular family's MLP or SAINT, as its recipe builds them, on a Shrutime-shaped table."""
+    def build() -> Bench:
+        from tabular_overhead import CARDS, N_CONT, synthetic_rows
+
+        from saflex_cli.families.tabular import build_model, defaults
+
+        def make(n, device, gen):
+            rows, labels = synthetic_rows(n, gen)
+            return rows.to(device), labels.to(device)
+        model = build_model(dataclasses.replace(defaults("shrutime"), model=model_name), CARDS, N_CONT, 2)
+        return Bench(model, CrossEntropy(), make, lambda b: 2)
+    return build
 
 
 def resnet50_224() -> Bench:
@@ -132,8 +143,8 @@ def clip_vit_b16() -> Bench:
     return Bench(ClipPairs(clip), PairedContrastive(), make, lambda b: b)
 
 
-BACKBONE_BUILDERS = {"resnet18_28": resnet18_28, "mlp": mlp, "resnet50_224": resnet50_224,
-                     "clip_vit_b16": clip_vit_b16}
+BACKBONE_BUILDERS = {"resnet18_28": resnet18_28, "mlp": tabular("mlp"), "saint": tabular("saint"),
+                     "resnet50_224": resnet50_224, "clip_vit_b16": clip_vit_b16}
 
 
 class Staged:

@@ -24,14 +24,15 @@ from saflex_cli.trainer import EpochStats, Trainer
 CARDS, N_CONT, ROWS = [4, 3], 8, 4096
 
 
+def synthetic_rows(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n rows of a Shrutime-shaped table (category codes, then continuous values) and binary labels."""
+    codes = torch.stack([torch.randint(0, c, (n,), generator=gen) for c in CARDS], 1).float()
+    return torch.cat([codes, torch.randn(n, N_CONT, generator=gen)], 1), torch.randint(0, 2, (n,), generator=gen)
+
+
 def synthetic_splits() -> Splits:
     gen = torch.Generator().manual_seed(0)
-
-    def split(n):
-        codes = torch.stack([torch.randint(0, c, (n,), generator=gen) for c in CARDS], 1).float()
-        return Split(torch.cat([codes, torch.randn(n, N_CONT, generator=gen)], 1), torch.randint(0, 2, (n,), generator=gen))
-
-    return Splits(split(ROWS), split(ROWS // 4), split(ROWS // 4), num_classes=2, task="binary")
+    return Splits(*(Split(*synthetic_rows(n, gen)) for n in (ROWS, ROWS // 4, ROWS // 4)), num_classes=2, task="binary")
 
 
 def step_seconds(model_name: str, saflex: bool, device: torch.device, steps: int, warmup: int = 5) -> float:

@@ -73,9 +73,16 @@ def frozen_batchnorm_statistics(model: nn.Module):
 
 
 def _other_buffer_copies(model: nn.Module) -> ParamDict:
-    """Copies of the buffers a forward might change in place, other than BatchNorm's (frozen above)."""
-    frozen = {id(b) for m in model.modules() if isinstance(m, _BatchNorm) for b in m.buffers(recurse=False)}
-    return {name: b.clone() for name, b in model.named_buffers() if id(b) not in frozen}
+    """Copies of the state buffers a forward might change in place, other than BatchNorm's (frozen
+    above). Non-persistent buffers (lookup tables, attention masks) are not state: left as they are."""
+    copies = {}
+    for prefix, module in model.named_modules():
+        if isinstance(module, _BatchNorm):
+            continue
+        for name, buffer in module.named_buffers(recurse=False):
+            if name not in module._non_persistent_buffers_set:  # what state_dict leaves out
+                copies[f"{prefix}.{name}" if prefix else name] = buffer.clone()
+    return copies
 
 
 @contextmanager

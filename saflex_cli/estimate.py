@@ -18,6 +18,11 @@ from .errors import SaflexError
 from .registry import FAMILIES
 
 
+# A run's model -> the benchmark backbone that stands in for it (the same network at the same
+# input size; random weights do not change a step's time). Models not here are looked up by name.
+STAND_INS = {"ViT-B-16-quickgelu": "clip_vit_b16", "ViT-B-16": "clip_vit_b16", "resnet50": "resnet50_224"}
+
+
 def default_benchmark(device_type: str) -> Path:
     return Path("benchmarks") / "results" / f"overhead-{device_type}.json"
 
@@ -54,21 +59,26 @@ class GridEstimate:
 
 def run_hours(config: RunConfig, benchmark: dict, estimate: GridEstimate) -> None:
     recipe = FAMILIES.get(config.family)
-    if recipe.train_size is None:
-        estimate.missing[config.run_name] = f"the {config.family} recipe does not say its training-set size"
+    size = recipe.train_size(config) if recipe.train_size else None
+    if size is None:
+        estimate.missing[config.run_name] = f"no training-set size known for {config.family} {config.dataset!r}"
         return
-    entry = benchmark["backbones"].get(config.model, {})
+    if config.epochs == 0:  # zero-shot: evaluation only
+        estimate.hours[config.run_name] = 0.0
+        return
+    backbone = STAND_INS.get(config.model, config.model)
+    entry = benchmark["backbones"].get(backbone, {})
     modes = entry.get("modes", {})
     mode = step_mode(config)
     if mode not in modes and mode.startswith(config.saflex.pi_mode + "-K"):
         estimate.notes.add(f"{mode} was not measured: {config.saflex.pi_mode} (refresh 1) used, an upper bound")
         mode = config.saflex.pi_mode
     if "step_s" not in modes.get(mode, {}):
-        estimate.missing[config.run_name] = f"no measured {mode} step for backbone {config.model!r}"
+        estimate.missing[config.run_name] = f"no measured {mode} step for backbone {backbone!r}"
         return
     per_sample = modes[mode]["step_s"] / entry["batch_size"]
     step_s = per_sample * config.batch_size * (0.5 if config.aug == "none" else 1.0)
-    steps = math.ceil(recipe.train_size(config) / config.batch_size)
+    steps = math.ceil(size / config.batch_size)
     estimate.hours[config.run_name] = config.epochs * steps * step_s / 3600
 
 

@@ -94,9 +94,35 @@ def test_overhead_benchmark_writes_every_mode_and_ratio(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "overhead", overhead)  # dataclasses look their module up there
     spec.loader.exec_module(overhead)
     out = tmp_path / "bench.json"
-    report = overhead.main(["--device", "cpu", "--backbones", "mlp", "--batch-size", "2", "--steps", "1",
+    report = overhead.main(["--device", "cpu", "--backbones", "mlp,saint", "--batch-size", "2", "--steps", "1",
                             "--warmup", "1", "--threads", "2", "--no-data-path", "--out", str(out)])
     assert json.loads(out.read_text()) == report
-    mlp = report["backbones"]["mlp"]
-    assert set(mlp["modes"]) == set(overhead.MODES) and set(mlp["ratios"]) == set(overhead.MODES) - {"plain"}
-    assert all(r["time"] > 0 for r in mlp["ratios"].values())
+    for name in ("mlp", "saint"):  # the tabular family's own models
+        entry = report["backbones"][name]
+        assert set(entry["modes"]) == set(overhead.MODES) and set(entry["ratios"]) == set(overhead.MODES) - {"plain"}
+        assert all(r["time"] > 0 for r in entry["ratios"].values())
+
+
+def test_every_family_is_priced_from_the_backbone_that_stands_in_for_its_model():
+    step = {"plain": {"step_s": 0.1}, "exact": {"step_s": 0.3}}
+    benchmark = {"backbones": {name: {"batch_size": 64, "modes": step}
+                               for name in ("mlp", "clip_vit_b16", "resnet50_224")}}
+    tabular = build_configs("tabular", "qsar", "cutmix", True, "0", train={"model": "mlp"}, saflex_settings={})
+    diffusion = build_configs("diffusion", "cub", "randaug", True, "0", train={}, saflex_settings={})
+    flyp, zero_shot = (build_configs("flyp", "iwildcam", aug, False, "0", train={"epochs": epochs},
+                                     saflex_settings={}, options={"method": method})
+                       for aug, method, epochs in (("randaug", "flyp", None), ("none", "zeroshot", 0)))
+    saint = build_configs("tabular", "qsar", "cutmix", True, "0", train={"model": "saint"}, saflex_settings={})
+    estimate = estimate_grid(tabular + diffusion + flyp + zero_shot + saint, benchmark)
+    per_sample = 0.3 / 64
+    qsar = tabular[0]  # 1055 rows, 65% for training
+    assert estimate.hours[qsar.run_name] == pytest.approx(
+        qsar.epochs * math.ceil(round(1055 * 0.65) / qsar.batch_size) * per_sample * qsar.batch_size / 3600)
+    cub = diffusion[0]  # ALIA's 4,994 train images less the 10% validation carve-out
+    assert estimate.hours[cub.run_name] == pytest.approx(
+        cub.epochs * math.ceil(round(4994 * 0.9) / cub.batch_size) * per_sample * cub.batch_size / 3600)
+    wilds = flyp[0]  # plain step, 129,809 WILDS train images
+    assert estimate.hours[wilds.run_name] == pytest.approx(
+        wilds.epochs * math.ceil(129809 / wilds.batch_size) * 0.1 / 64 * wilds.batch_size / 3600)
+    assert estimate.hours[zero_shot[0].run_name] == 0.0
+    assert "no measured exact step for backbone 'saint'" in estimate.missing[saint[0].run_name]

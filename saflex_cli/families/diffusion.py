@@ -141,6 +141,18 @@ def cells(record: dict, selection: str) -> list[Cell]:
             for metric in METRICS]
 
 
+# Real training images: CUB's train subset before its validation carve-out (data/cub.py) and
+# ALIA's iWildCam train list; the real extra sets are added by --real-extra.
+TRAIN_IMAGES = {"cub": 4_994, "iwildcam": 6_052}
+EXTRA_IMAGES = {"cub": 1_000, "iwildcam": 2_224}
+
+
+def train_size(config: RunConfig) -> int:
+    held_out = config.option("val_fraction", 0.1) if config.dataset == "cub" else 0.0
+    return round(TRAIN_IMAGES[config.dataset] * (1 - held_out)) + \
+        (EXTRA_IMAGES[config.dataset] if config.option("real_extra") else 0)
+
+
 RECIPE = FAMILIES.register("diffusion")(Recipe(
     name="diffusion", datasets=tuple(COLUMNS), augmenters=("none", "randaug", "pool"), table=3,
     methods=("No Aug", "RandAug", "SAflex (w/ RandAug)", "Text2Img", "SAflex (w/ Text2Img)", "InstructPix2Pix",
@@ -149,4 +161,5 @@ RECIPE = FAMILIES.register("diffusion")(Recipe(
     defaults=defaults, build=build, cells=cells, selection="best_val_acc",
     caption="Test accuracy (%) of ResNet-50 fine-tuned on the CUB and iWildCam subsets of ALIA, real images "
             "plus diffusion-generated ones, without and with SAflex (balanced accuracy and macro-F1 beside)",
+    train_size=train_size,
 ))

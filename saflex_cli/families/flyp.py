@@ -24,7 +24,7 @@ from ..augment.paired import ImagePart
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.batches import CyclingBatches, LoaderBatches, StepsPerEpoch
 from ..data.images import ImageFiles
-from ..data.wilds import NUM_CLASSES, CaptionedImages, eval_transform, load_iwildcam
+from ..data.wilds import NUM_CLASSES, WILDS_SPLITS, CaptionedImages, eval_transform, load_iwildcam
 from ..ensembling import DEFAULT_ALPHAS, WeightEnsemble
 from ..errors import SaflexError
 from ..models.clip import (ClipModel, class_embeddings, image_classifier, image_size, load_clip, set_zero_shot_head,
@@ -217,4 +217,5 @@ RECIPE = FAMILIES.register("flyp")(Recipe(
     defaults=defaults, build=build, cells=cells, selection="best_val_macro_f1",
     caption="Macro-F1 (%) of CLIP ViT-B/16 on WILDS iWildCam (ID: id_test, OOD: test), "
             "without and with WiSE-FT weight ensembling",
+    train_size=lambda config: WILDS_SPLITS["train"],
 ))

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.tabular import TABLE2_DATASETS, load_tabular
+from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, load_tabular
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
@@ -75,9 +75,16 @@ def cells(record: dict, selection: str) -> list[Cell]:
     return [Cell(method, PAPER_MODEL.get(config["model"], config["model"]), config["dataset"], value)]
 
 
+def train_size(config: RunConfig) -> int | None:
+    """Table 5's row count times the train fraction (None for a table given by --csv / --openml-id)."""
+    source = SOURCES.get(config.dataset)
+    return round(source.paper["rows"] * SPLIT_FRACTIONS[0]) if source else None
+
+
 RECIPE = FAMILIES.register("tabular")(Recipe(
     name="tabular", datasets=TABLE2_DATASETS, augmenters=("none", "cutmix"), table=2,
     methods=("No Aug", "CutMix", "SAflex (w/ CutMix)"), defaults=defaults, build=build, cells=cells,
     selection="best_val_acc",
     caption="Test AUROC ×100 (binary) / accuracy ×100 (volkert) of MLP and SAINT with CutMix ± SAflex",
+    train_size=train_size,
 ))
