@@ -17,7 +17,6 @@ from .config import RunConfig
 from .errors import SaflexError
 from .registry import FAMILIES
 
-
 # A run's model -> the benchmark backbone that stands in for it (the same network at the same
 # input size; random weights do not change a step's time). Models not here are looked up by name.
 STAND_INS = {"ViT-B-16-quickgelu": "clip_vit_b16", "ViT-B-16": "clip_vit_b16", "resnet50": "resnet50_224"}

@@ -23,7 +23,7 @@ from .base import AugBatch
 NUM_BINS = 31
 OPS = ("identity", "shear_x", "shear_y", "translate_x", "translate_y", "rotate", "brightness", "color",
        "contrast", "sharpness", "posterize", "solarize", "autocontrast", "equalize")
-SIGNED = frozenset(OPS[1:10])
+SIGNED = frozenset(OPS[1:10])  # contiguous: draw() tests the index range
 GEOMETRIC = OPS[1:6]
 
 
@@ -74,8 +74,9 @@ def per_sample_affine(images: Tensor, theta: Tensor) -> Tensor:
     base[..., 1].copy_(torch.linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, steps=height,
                                       device=images.device).unsqueeze_(-1))
     base[..., 2].fill_(1)
-    scale = torch.tensor([0.5 * width, 0.5 * height], device=images.device)
-    grid = base.view(1, height * width, 3).expand(batch, -1, -1).bmm(theta.transpose(1, 2) / scale)
+    columns = theta.transpose(1, 2)  # (B, 3, 2), divided by the half sizes as python scalars: no copy to the device
+    rescaled = torch.stack([columns[..., 0] / (0.5 * width), columns[..., 1] / (0.5 * height)], dim=-1)
+    grid = base.view(1, height * width, 3).expand(batch, -1, -1).bmm(rescaled)
     moved = F.grid_sample(images.float(), grid.view(batch, height, width, 2), mode="nearest",
                           padding_mode="zeros", align_corners=False)
     return moved.round_().to(images.dtype)
@@ -101,8 +102,9 @@ def sharpness(images: Tensor, ratio: Tensor) -> Tensor:
     channels, height, width = images.shape[-3:]
     if height <= 2 or width <= 2:
         return images
-    a, b = 1.0 / 13.0, 5.0 / 13.0
-    kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], device=images.device).expand(channels, 1, 3, 3)
+    kernel = torch.full((3, 3), 1.0 / 13.0, device=images.device)
+    kernel[1, 1] = 5.0 / 13.0
+    kernel = kernel.expand(channels, 1, 3, 3)
     out = images.float()
     blurred = F.conv2d(out, kernel, groups=channels).round_()
     inner = out[..., 1:-1, 1:-1]
@@ -116,23 +118,30 @@ class RandAugment:
         if not 0 <= magnitude < NUM_BINS:
             raise ValueError(f"magnitude must be in [0, {NUM_BINS - 1}], got {magnitude}")
         self.num_ops, self.magnitude = num_ops, magnitude
+        self.matrices: dict[tuple, Tensor] = {}  # (device, height, width) -> (op, sign, 6) inverse matrices
+
+    def matrix_table(self, device: torch.device, height: int, width: int) -> Tensor:
+        """Made and copied to the device once: a host-to-device copy each step would be a sync each step."""
+        key = (device, height, width)
+        if key not in self.matrices:
+            identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+            matrices = geometric_matrices(height, width, self.magnitude)
+            self.matrices[key] = torch.tensor([[matrices.get((op, s), identity) for s in (1, -1)] for op in OPS],
+                                              dtype=torch.float64).to(device)
+        return self.matrices[key]
 
     def draw(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """One op slot: an op index and a sign (+1 or -1; +1 for unsigned ops) per sample."""
         choice = torch.randint(len(OPS), (batch,), generator=generator, device=generator.device)
         negative = torch.rand(batch, generator=generator, device=generator.device) < 0.5
-        signed = torch.tensor([op in SIGNED for op in OPS], device=choice.device)[choice]
+        signed = (choice >= OPS.index("shear_x")) & (choice <= OPS.index("sharpness"))  # OPS[1:10]
         return choice, 1 - 2 * (negative & signed).long()
 
     def apply(self, images: Tensor, choice: Tensor, sign: Tensor) -> Tensor:
         """Every sample's op (choice) with its sign, each op family computed once for the batch."""
         batch, _, height, width = images.shape
         choice, sign = choice.to(images.device), sign.to(images.device)
-        identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        matrices = geometric_matrices(height, width, self.magnitude)
-        table = torch.tensor([[matrices.get((op, s), identity) for s in (1, -1)] for op in OPS],
-                             dtype=torch.float64, device=images.device)  # (op, sign, 6)
-        theta = table[choice, (sign < 0).long()].float().view(batch, 2, 3)
+        theta = self.matrix_table(images.device, height, width)[choice, (sign < 0).long()].float().view(batch, 2, 3)
         color = bin_value(0.9, self.magnitude)
         ratio = (1.0 + sign.double() * color).view(batch, 1, 1, 1)
         bits = int(8 - round(self.magnitude / ((NUM_BINS - 1) / 4)))
@@ -148,9 +157,9 @@ class RandAugment:
             "autocontrast": TF.autocontrast(images),
             "equalize": TF.equalize(images),
         }
-        family = list(results)
-        of_op = torch.tensor([family.index("geometric" if op in GEOMETRIC else op) for op in OPS], device=images.device)
-        return torch.stack(list(results.values()))[of_op[choice], torch.arange(batch, device=images.device)]
+        # results[0] identity, [1] the geometric ops (OPS[1:6]), then OPS[6:] in order
+        family = torch.where(choice <= len(GEOMETRIC), choice.clamp(max=1), choice - (len(GEOMETRIC) - 1))
+        return torch.stack(list(results.values()))[family, torch.arange(batch, device=images.device)]
 
     def __call__(self, images: Tensor, labels: Tensor, generator: torch.Generator) -> AugBatch:
         if images.dtype != torch.uint8:
