@@ -92,3 +92,21 @@ def test_bad_input_gets_one_clear_message_and_no_traceback(args, message, tmp_pa
     assert result.returncode == 2
     assert message in " ".join(result.stderr.split()), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("family", [["medmnist"], ["tabular"], ["flyp", "--method", "all", "--aug", "all", "--saflex"],
+                                    ["diffusion", "--aug", "randaug"]])
+def test_shared_training_flags_reach_every_run_of_every_family(family, monkeypatch):
+    from saflex_cli.cli import shared
+
+    seen = []
+    monkeypatch.setattr(shared, "execute", lambda configs, *rest: seen.extend(configs))
+    invoke(*family, "--seeds", "0", "--batch-size", 24, "--lr", 0.125, "--beta", 0.25, "--tau", 0.5,
+           "--val-batch-size", 12, "--pi-refresh", 3)
+    assert seen
+    for config in seen:
+        assert (config.batch_size, config.optim.lr) == (24, 0.125)
+        assert (config.saflex.beta, config.saflex.tau, config.saflex.val_batch_size) == (0.25, 0.5, 12)
+        assert config.saflex.pi_refresh == (3 if config.saflex.enabled else 1)
+    if family[0] == "flyp":  # SAflex runs among them, and the zero-shot runs keep their 0 epochs
+        assert any(c.saflex.enabled for c in seen) and any(c.epochs == 0 for c in seen)

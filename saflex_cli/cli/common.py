@@ -51,7 +51,7 @@ def methods(recipe: Recipe, augs: str, saflex: bool) -> list[tuple[str, bool]]:
 
 
 def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: str, *, train: dict,
-                  saflex_settings: dict, optim_settings: dict | None = None, options: dict | None = None,
+                  saflex_settings: dict | None = None, optim_settings: dict | None = None, options: dict | None = None,
                   known_datasets=None) -> list[RunConfig]:
     """Every (dataset, method, seed) run of a command; unset (None) settings keep the recipe's."""
     recipe = FAMILIES.get(family)
@@ -64,7 +64,7 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
     for dataset in names:
         base = recipe.defaults(dataset)
         base = override(base, **train)
-        base = dataclasses.replace(base, saflex=override(base.saflex, **saflex_settings),
+        base = dataclasses.replace(base, saflex=override(base.saflex, **(saflex_settings or {})),
                                    optim=override(base.optim, **(optim_settings or {})),
                                    options=tuple({**dict(base.options), **{k: v for k, v in (options or {}).items() if v is not None}}.items()))
         for aug, use_saflex in methods(recipe, augs, saflex):

@@ -24,11 +24,6 @@ def diffusion(
     saflex: opt.Saflex = False,
     seeds: opt.Seeds = "0,1,2",
     epochs: opt.Epochs = None,
-    batch_size: opt.BatchSize = None,
-    lr: opt.Lr = None,
-    beta: opt.Beta = None,
-    tau: opt.Tau = None,
-    val_batch_size: opt.ValBatchSize = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper) or tiny_resnet (smoke tests).")] = None,
     pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="'imagenet' (torchvision IMAGENET1K_V1), 'none', or a local weights file.")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Image side in pixels (paper: 224).")] = None,
@@ -43,8 +38,7 @@ def diffusion(
     chosen = pool_options(pool, tuple(parse_list(prompts, "--prompts")) if prompts else None, pool_label) if uses_pool else {}
     configs = build_configs(
         "diffusion", dataset, aug, saflex, seeds, known_datasets=tuple(COLUMNS),
-        train={"epochs": epochs, "batch_size": batch_size, "data_root": str(data_root), "model": model},
-        saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size}, optim_settings={"lr": lr},
+        train={"epochs": epochs, "data_root": str(data_root), "model": model},
         options={"pretrained": pretrained, "image_size": image_size, "loader_workers": loader_workers,
                  "real_extra": real_extra or None, **chosen})
     run.execute(scope_pool_options(configs))

@@ -25,11 +25,6 @@ def flyp(
     saflex: opt.Saflex = False,
     seeds: opt.Seeds = "0,1,2",
     epochs: Epochs = None,
-    batch_size: opt.BatchSize = None,
-    lr: opt.Lr = None,
-    beta: opt.Beta = None,
-    tau: opt.Tau = None,
-    val_batch_size: opt.ValBatchSize = None,
     pretrained: Pretrained = None,
     model: Arch = None,
     loader_workers: opt.LoaderWorkers = None,
@@ -48,8 +43,6 @@ def flyp(
             raise SaflexError(f"--method {name} runs without augmentation: drop --aug and --saflex")
         configs += build_configs(
             "flyp", "iwildcam", aug if trains else "none", saflex and trains, seeds,
-            train={"epochs": 0 if name == "zeroshot" else epochs, "batch_size": batch_size,
-                   "data_root": str(data_root), "model": model},
-            saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
-            optim_settings={"lr": lr}, options={"method": name, "pretrained": pretrained, "loader_workers": loader_workers})
+            train={"epochs": 0 if name == "zeroshot" else epochs, "data_root": str(data_root), "model": model},
+            options={"method": name, "pretrained": pretrained, "loader_workers": loader_workers})
     run.execute(configs)

@@ -19,11 +19,6 @@ def medmnist(
     saflex: opt.Saflex = False,
     seeds: opt.Seeds = "0,1,2",
     epochs: opt.Epochs = None,
-    batch_size: opt.BatchSize = None,
-    lr: opt.Lr = None,
-    beta: opt.Beta = None,
-    tau: opt.Tau = None,
-    val_batch_size: opt.ValBatchSize = None,
     as_rgb: Annotated[bool, typer.Option("--as-rgb/--gray", help="Grayscale sets as 3 channels (MedMNIST v2 paper) or 1 (its script).")] = True,
     skip_md5: Annotated[bool, typer.Option("--skip-md5", help="Use a file whose MD5 matches no known release (recorded).")] = False,
     data_root: opt.DataRoot = Path("data/medmnist"),
@@ -32,7 +27,6 @@ def medmnist(
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""
     configs = build_configs(
         "medmnist", dataset, aug, saflex, seeds, known_datasets=flags_2d(),
-        train={"epochs": epochs, "batch_size": batch_size, "data_root": str(data_root)},
-        saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
-        optim_settings={"lr": lr}, options={"as_rgb": as_rgb, "skip_md5": skip_md5})
+        train={"epochs": epochs, "data_root": str(data_root)},
+        options={"as_rgb": as_rgb, "skip_md5": skip_md5})
     run.execute(configs)

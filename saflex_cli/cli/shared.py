@@ -1,7 +1,10 @@
 """The flags every family command shares, added to each command by one decorator.
 
 A family command declares only its own flags and receives the shared ones as one `run: RunFlags`
-argument; the decorator extends the signature Typer reads, so `--help` lists them all.
+argument; the decorator extends the signature Typer reads, so `--help` lists them all. The
+training settings among them (batch size, lr, SAflex's beta, tau and validation batch) override
+the recipe's defaults of every run the command builds, as the Pi settings do for its SAflex runs;
+--epochs stays with each command (FLYP's zero-shot runs fix it at 0).
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from .common import execute
 
 # name, Annotated option, default: the order `--help` shows them in, after the command's own.
 SHARED = (
-    ("pi_mode", opt.PiMode, None), ("pi_refresh", opt.PiRefresh, None),
+    ("batch_size", opt.BatchSize, None), ("lr", opt.Lr, None), ("beta", opt.Beta, None), ("tau", opt.Tau, None),
+    ("val_batch_size", opt.ValBatchSize, None), ("pi_mode", opt.PiMode, None), ("pi_refresh", opt.PiRefresh, None),
     ("out", opt.Out, Path("results")), ("device", opt.Device, None), ("quiet", opt.Quiet, False),
     ("dry_run", opt.DryRun, False), ("throughput", opt.Throughput, None),
     ("retry_failed", opt.RetryFailed, False), ("force", opt.Force, False), ("workers", opt.Workers, 1),
@@ -28,6 +32,11 @@ SHARED = (
 
 @dataclasses.dataclass(frozen=True)
 class RunFlags:
+    batch_size: int | None
+    lr: float | None
+    beta: float | None
+    tau: float | None
+    val_batch_size: int | None
     pi_mode: str | None
     pi_refresh: int | None
     out: Path
@@ -42,9 +51,14 @@ class RunFlags:
     executor: str
 
     def execute(self, configs: list[RunConfig]) -> None:
-        """Apply the Pi settings to the SAflex runs (the others' identity stays), then run the grid."""
+        """Apply the training settings to every run and the Pi settings to the SAflex runs (the others'
+        identity stays), then run the grid."""
         if self.pi_mode is not None:
             pi_estimator(self.pi_mode)  # an unknown --pi-mode fails here, before any run
+        configs = [dataclasses.replace(override(c, batch_size=self.batch_size), optim=override(c.optim, lr=self.lr),
+                                       saflex=override(c.saflex, beta=self.beta, tau=self.tau,
+                                                       val_batch_size=self.val_batch_size))
+                   for c in configs]
         configs = [dataclasses.replace(c, saflex=override(c.saflex, pi_mode=self.pi_mode, pi_refresh=self.pi_refresh))
                    if c.saflex.enabled else c for c in configs]
         options = GridOptions(self.retry_failed, self.force, self.checkpoint_every, self.workers)

@@ -29,12 +29,7 @@ def tabular(
     cutmix_prob: Annotated[Optional[float], typer.Option("--cutmix-prob", min=0.0, max=1.0, help="CutMix: probability that a cell is replaced (default 0.3).")] = None,
     batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="MLP: BatchNorm after each hidden layer (default off).")] = None,
     epochs: opt.Epochs = None,
-    batch_size: opt.BatchSize = None,
     eval_batch_size: Annotated[Optional[int], typer.Option("--eval-batch-size", min=1, help="Evaluation batch size (fixed; SAINT's rows attend to their batch).")] = None,
-    lr: opt.Lr = None,
-    beta: opt.Beta = None,
-    tau: opt.Tau = None,
-    val_batch_size: opt.ValBatchSize = None,
     data_root: opt.DataRoot = Path("data/tabular"),
     run: RunFlags = None,
 ) -> None:
@@ -55,8 +50,7 @@ def tabular(
                "aug_kwargs": {"prob": cutmix_prob} if cutmix_prob is not None else None, "batchnorm": batchnorm}
     configs = [config for name in models for config in build_configs(
         "tabular", datasets, aug, saflex, seeds, known_datasets=known,
-        train={"model": name, "epochs": epochs, "batch_size": batch_size, "eval_batch_size": eval_batch_size,
+        train={"model": name, "epochs": epochs, "eval_batch_size": eval_batch_size,
                "data_root": str(data_root)},
-        saflex_settings={"beta": beta, "tau": tau, "val_batch_size": val_batch_size},
-        optim_settings={"lr": lr}, options=options)]
+        options=options)]
     run.execute(configs)
