@@ -48,8 +48,8 @@ def make_step(arch: str, batch: int, device: torch.device, saflex: bool):
     """One trainer (same seed, same batches) whose train_step differs from the other's only by SAflex."""
     torch.manual_seed(0)
     model = load_clip(arch, "random")
-    config = dataclasses.replace(defaults(), model=arch, aug="randaug", batch_size=batch,
-                                 saflex=dataclasses.replace(defaults().saflex, enabled=saflex, val_batch_size=batch))
+    config = dataclasses.replace(defaults(), model=arch, aug="randaug", batch_size=batch, refine="saflex" if saflex else "none",
+                                 saflex=dataclasses.replace(defaults().saflex, val_batch_size=batch))
     train = synthetic_batches(arch, batch, 2, device, seed=1)
     setup = TrainSetup(model=model, objective=Contrastive(), train_batches=train,
                        val_batches=CyclingBatches(synthetic_batches(arch, batch, 2, device, seed=2)),

@@ -47,12 +47,13 @@ from saflex_cli.registry import AUGMENTERS, BACKBONES  # noqa: E402
 from saflex_cli.runtime import device_description  # noqa: E402
 from saflex_cli.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
 
-MODES = {  # name -> SAflex settings (None = plain step)
-    "plain": None,
-    "exact": {"pi_mode": "exact", "pi_refresh": 1},
-    "exact-K10": {"pi_mode": "exact", "pi_refresh": 10},
-    "last-layer": {"pi_mode": "last-layer", "pi_refresh": 1},
-    "last-layer-K10": {"pi_mode": "last-layer", "pi_refresh": 10},
+MODES = {  # name -> (refinement, SAflex settings); exact = Pi through the union the step differentiates
+    "plain": ("none", {}),
+    "exact": ("saflex", {"pi_mode": "exact", "pi_refresh": 1}),
+    "exact-augmented": ("saflex", {"pi_mode": "exact", "pi_forward": "augmented"}),
+    "exact-K10": ("saflex", {"pi_mode": "exact", "pi_refresh": 10}),
+    "last-layer": ("saflex", {"pi_mode": "last-layer", "pi_refresh": 1}),
+    "last-layer-K10": ("saflex", {"pi_mode": "last-layer", "pi_refresh": 10}),
 }
 # Batch sizes per device: the recipe's where there is one (MedMNIST 128), small where a CPU must cope.
 BATCH = {"resnet18_28": (128, 32), "mlp": (256, 256), "saint": (256, 256), "resnet50_224": (64, 4),
@@ -167,15 +168,15 @@ class Forever:
 
 def make_trainer(bench: Bench, model: nn.Module, mode: str, batches, augmenter, val_batches, num_classes: int,
                  device: torch.device, pi_autocast: bool = False) -> Trainer:
-    settings = MODES[mode]
-    saflex = SaflexConfig(enabled=settings is not None, beta=0.0, tau=0.01, **(settings or {}))
-    config = RunConfig(family="bench", dataset="random", model="bench", aug="staged", seed=0, epochs=1,
+    refine, settings = MODES[mode]
+    saflex = SaflexConfig(beta=0.0, tau=0.01, **settings)
+    config = RunConfig(family="bench", dataset="random", model="bench", aug="staged", refine=refine, seed=0, epochs=1,
                        optim=OptimConfig(name="adam", lr=1e-4, schedule="constant"), saflex=saflex)
     setup = TrainSetup(model=model, objective=bench.objective, train_batches=batches, val_batches=val_batches,
                        augmenter=augmenter, evaluate=lambda m: {}, num_classes=num_classes)
     trainer = Trainer(setup, config, device)
     if pi_autocast:
-        trainer.saflex_step.pi_precision = trainer.saflex_step.autocast
+        trainer.refiner.step.pi_precision = trainer.refiner.step.autocast
     return trainer
 
 

@@ -22,9 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from saflex_cli.cli.common import build_configs  # noqa: E402
+from saflex_cli.fingerprint import with_data_checksums  # noqa: E402
 from saflex_cli.grid import GridOptions, run_grid  # noqa: E402
 from saflex_cli.records import atomic_write_text, read_record, record_path  # noqa: E402
 from saflex_cli.registry import FAMILIES  # noqa: E402
+from saflex_cli.settings import Setting, expand  # noqa: E402
 
 VARIANTS = (("exact", 1), ("exact", None), ("last-layer", 1), ("last-layer", None))
 
@@ -37,15 +39,17 @@ def variant_configs(args) -> dict[str, list]:
     rows = {}
     if "none" in recipe.augmenters:
         rows["No Aug"] = build_configs(args.family, args.dataset, "none", False, args.seeds, train=train,
-                                       saflex_settings={}, options=options)
+                                       options=options)
     rows["Upstream only"] = build_configs(args.family, args.dataset, args.aug, False, args.seeds, train=train,
-                                          saflex_settings={}, options=options)
+                                          options=options)
     for mode, refresh in VARIANTS:
         refresh = refresh or args.refresh
         label = f"SAflex {mode}" + (f", K={refresh}" if refresh > 1 else "")
-        rows[label] = build_configs(args.family, args.dataset, args.aug, True, args.seeds, train=train,
-                                    saflex_settings={"pi_mode": mode, "pi_refresh": refresh}, options=options)
-    return rows
+        rows[label] = expand(build_configs(args.family, args.dataset, args.aug, True, args.seeds, train=train,
+                                           options=options),
+                             [Setting("saflex.pi_mode", (mode,), "pi_modes.py"),
+                              Setting("saflex.pi_refresh", (refresh,), "pi_modes.py")])
+    return {label: with_data_checksums(configs) for label, configs in rows.items()}
 
 
 def summarise(configs: list, out: Path, selection: str) -> dict[str, list[float]]:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import Forever, Staged, make_trainer, resnet18_28  # noqa: E402
 
 from saflex_cli.augment.base import AugBatch  # noqa: E402
-from saflex_cli.core import directional_log_probs, validation_gradient  # noqa: E402
+from saflex_cli.pi import directional_log_probs, validation_gradient  # noqa: E402
 from saflex_cli.trainer import EpochStats  # noqa: E402
 
 
@@ -59,12 +59,13 @@ def main() -> None:
     aug = AugBatch(aug_inputs, torch.nn.functional.one_hot(aug_targets, 9).float())
     trainers = {mode: make_trainer(bench, copy.deepcopy(bench.model).to(device), mode, [(inputs, targets)], Staged(aug),
                                    Forever(val), 9, device) for mode in ("plain", "exact")}
-    model, objective = trainers["exact"].model, trainers["exact"].saflex_step.objective
+    model, objective = trainers["exact"].model, trainers["exact"].setup.objective
     grad = validation_gradient(model, objective, *val)
     phases = {
         "plain step (union fwd+bwd+optimizer)": lambda: trainers["plain"].train_step(inputs, targets, EpochStats()),
         "validation gradient": lambda: validation_gradient(model, objective, *val),
-        "JVP (Pi of the augmented batch)": lambda: directional_log_probs(model, objective, aug_inputs, grad, -1.0),
+        "JVP (Pi of the augmented batch)": lambda: directional_log_probs(
+            model, lambda call: objective.logits(call, aug_inputs), grad, -1.0),
         "exact SAflex step": lambda: trainers["exact"].train_step(inputs, targets, EpochStats()),
     }
     print(f"ResNet-18 (28), batch {args.batch_size}, {device}")

@@ -37,7 +37,7 @@ def synthetic_splits() -> Splits:
 
 def step_seconds(model_name: str, saflex: bool, device: torch.device, steps: int, warmup: int = 5) -> float:
     config = dataclasses.replace(defaults("shrutime"), model=model_name, aug="cutmix")
-    config = dataclasses.replace(config, saflex=dataclasses.replace(config.saflex, enabled=saflex))
+    config = dataclasses.replace(config, refine="saflex" if saflex else "none")
     torch.manual_seed(0)
     model = build_model(config, CARDS, N_CONT, 2)
     trainer = Trainer(tensor_setup(config, synthetic_splits(), model, device), config, device)

@@ -1,22 +1,83 @@
-"""Run configuration as dataclasses: printed at the start of a run and saved in its record."""
+"""Run configuration as dataclasses: printed at the start of a run and saved in its record.
+
+A run's identity (its record's name and whether a record counts as done) is a hash of every
+setting that can change its numbers, and of the checksums of the data files it reads: the data
+root is where, the checksums are what. Settings a method does not read (SAflex's beta for an
+upstream-only run) are left out, so a sweep over them shares its upstream rows.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
-RECORD_SCHEMA = 1  # bump when the meaning of a record field changes: old records no longer count
+from .errors import SaflexError
+
+RECORD_SCHEMA = 2  # bump when the meaning of a record field changes: old records no longer count
+
+# Which SaflexConfig fields each refinement method reads (the rest are not part of its identity).
+# The methods themselves are the REFINERS registry (refiners.py); a test keeps the two in step.
+VALIDATION_FIELDS = ("val_batch_size", "val_data", "network_mode")
+SAFLEX_FIELDS = ("beta", "tau", "gumbel", "pi_mode", "pi_refresh", "pi_forward", "pi_scale", "pi_params",
+                 "direction") + VALIDATION_FIELDS
+REFINE_READS = {
+    "none": (),  # upstream labels, uniform weights
+    "soft-aug": (),  # Soft-Augmentation's targets from the upstream's visible fraction
+    "l2rw": VALIDATION_FIELDS,  # learning-to-reweight (Ren et al. 2018)
+    "saflex": SAFLEX_FIELDS,
+    "saflex-weights": SAFLEX_FIELDS,  # ablation: SAflex's weights, upstream labels
+    "saflex-labels": SAFLEX_FIELDS,  # ablation: SAflex's labels, uniform weights
+}
+
+# The open choices of the method (docs/method.md, "Open choices"); the first value is the default.
+CHOICES = {
+    "pi_forward": ("union", "augmented"),
+    "network_mode": ("train", "eval"),
+    "val_data": ("batch", "full"),
+    "pi_scale": ("raw", "rms"),
+    "pi_params": ("all", "no-output-bias"),
+    "direction": ("sgd", "optimizer"),
+    "train_mode": ("union", "replace"),
+    "precision": ("auto", "fp32", "bf16", "fp16"),
+    "name": ("adam", "adamw", "sgd"),
+    "schedule": ("multistep", "cosine", "constant"),
+}
+
+
+def _check_choices(config) -> None:
+    for item in fields(config):
+        allowed = CHOICES.get(item.name)
+        value = getattr(config, item.name)
+        if allowed and value not in allowed:
+            raise SaflexError(f"{type(config).__name__}.{item.name} = {value!r} is not one of: {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
 class SaflexConfig:
-    enabled: bool = False
-    beta: float = 0.0  # Appendix C: 0, except tabular (1)
+    beta: float = 0.0  # Appendix C: 0, except tabular (1); inf keeps the upstream label (sign rule)
     tau: float = 0.01  # Appendix C: 0.01, except CLIP (0.1)
-    val_batch_size: int = 128
+    val_batch_size: int = 128  # not given by the paper: this project's choice (docs/method.md)
     gumbel: bool = True
     pi_mode: str = "exact"  # exact | last-layer (Pi for the final linear layer only; core.py)
     pi_refresh: int = 1  # steps between recomputations of the validation gradient g
+    pi_forward: str = "union"  # exact Pi through the clean + augmented forward the step takes, or the augmented alone
+    network_mode: str = "train"  # mode of the validation pass and the JVP (eval: dropout off, BN running stats)
+    val_data: str = "batch"  # g from a fresh validation batch each step, or the whole validation split
+    pi_scale: str = "raw"  # raw Pi, or divided per batch by its RMS (an ablation, not the paper's)
+    pi_params: str = "all"  # parameters Pi is taken over: all, or all but the output layer's bias
+    direction: str = "sgd"  # -g (Theorem 1), or the optimiser's preconditioned step (an extension)
+
+    def __post_init__(self):
+        _check_choices(self)
+        if not self.tau > 0:
+            raise SaflexError(f"SAflex tau must be > 0, got {self.tau}")
+        if self.val_batch_size < 1 or self.pi_refresh < 1:
+            raise SaflexError("SAflex val_batch_size and pi_refresh must be >= 1")
+
+    @property
+    def frozen_labels(self) -> bool:
+        return math.isinf(self.beta) and self.beta > 0
 
 
 @dataclass(frozen=True)
@@ -26,9 +87,12 @@ class OptimConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
     schedule: str = "multistep"  # multistep | cosine | constant
-    milestones: tuple[float, ...] = (0.5, 0.75)  # multistep: fractions of all steps
+    milestones: tuple[float, ...] = (0.5, 0.75)  # multistep: fractions of all epochs
     gamma: float = 0.1  # multistep: LR factor at each milestone
     warmup_steps: int = 0  # cosine: linear warm-up steps
+
+    def __post_init__(self):
+        _check_choices(self)
 
 
 @dataclass(frozen=True)
@@ -37,17 +101,40 @@ class RunConfig:
     dataset: str
     model: str
     aug: str = "none"
+    refine: str = "none"  # what happens to the augmented batch: REFINE_READS's keys
     seed: int = 0
     epochs: int = 100
     batch_size: int = 128
     eval_batch_size: int = 512
+    train_mode: str = "union"  # union: clean + augmented batch each step (Eq. 3); replace: augmented alone
+    selection_holdout: float = 0.0  # share of the validation split kept for checkpoint selection only
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
+    deterministic: bool = False  # torch's deterministic algorithms and cuDNN settings
     data_root: str = "data"
+    data_checksums: tuple[tuple[str, str], ...] = ()  # (file, checksum) of every data file the run reads
     optim: OptimConfig = field(default_factory=OptimConfig)
     saflex: SaflexConfig = field(default_factory=SaflexConfig)
     options: tuple[tuple[str, object], ...] = ()  # family-specific settings, (name, value) pairs
 
+    def __post_init__(self):
+        _check_choices(self)
+        if self.refine not in REFINE_READS:
+            raise SaflexError(f"unknown refinement {self.refine!r}; choose one of: {', '.join(REFINE_READS)}")
+        if not 0.0 <= self.selection_holdout < 1.0:
+            raise SaflexError(f"selection_holdout must be in [0, 1), got {self.selection_holdout}")
+
     def option(self, name: str, default=None):
         return dict(self.options).get(name, default)
+
+    @property
+    def uses_saflex(self) -> bool:
+        """Whether the run computes SAflex's Pi (SAflex and its two ablations)."""
+        return self.refine.startswith("saflex")
+
+    @property
+    def uses_validation(self) -> bool:
+        """Whether the training step reads the validation stream."""
+        return bool(REFINE_READS[self.refine])
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -57,21 +144,50 @@ class RunConfig:
         data = dict(data)
         data["optim"] = OptimConfig(**{**data["optim"], "milestones": tuple(data["optim"]["milestones"])})
         data["saflex"] = SaflexConfig(**data["saflex"])
-        data["options"] = tuple((k, v) for k, v in data["options"])
+        data["options"] = tuple((k, _frozen(v)) for k, v in data["options"])
+        data["data_checksums"] = tuple(tuple(pair) for pair in data.get("data_checksums", ()))
         return cls(**data)
 
-    def identity(self) -> str:
-        """Short hash of everything that defines the run; the data root is where, not what."""
+    def identity_payload(self, with_seed: bool = True) -> dict:
+        """The settings that can change this run's numbers (module docstring)."""
         payload = {k: v for k, v in self.to_dict().items() if k != "data_root"}
+        payload["saflex"] = {k: v for k, v in payload["saflex"].items() if k in REFINE_READS[self.refine]}
+        if self.aug == "none":
+            payload.pop("train_mode")  # nothing to replace
+        if self.train_mode == "replace":
+            payload["saflex"].pop("pi_forward", None)  # the step's forward is the augmented batch
+        if not with_seed:
+            payload.pop("seed")
         payload["schema"] = RECORD_SCHEMA
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+        return payload
+
+    def identity(self) -> str:
+        """Short hash of everything that defines the run."""
+        return _hash(self.identity_payload())
+
+    def setting_key(self) -> str:
+        """The identity without the seed: runs that differ only in it are seeds of one setting."""
+        return _hash(self.identity_payload(with_seed=False))
 
     @property
     def run_name(self) -> str:
-        method = f"{self.aug}{'+saflex' if self.saflex.enabled else ''}"
+        method = self.aug if self.refine == "none" else f"{self.aug}+{self.refine}"
         if self.option("method"):  # families with several methods per augmenter (FLYP: zeroshot, lpft, flyp)
             method = f"{self.option('method')}-{method}"
         return f"{self.dataset}_{self.model}_{method}_seed{self.seed}_{self.identity()}"
+
+
+def _hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _frozen(value):
+    """JSON lists back to tuples, so a config read from a record equals the one that made it."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _frozen(v) for k, v in value.items()}
+    return value
 
 
 def override(config, **changes):

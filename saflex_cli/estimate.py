@@ -39,7 +39,9 @@ def load_benchmark(path: Path) -> dict:
 
 def step_mode(config: RunConfig) -> str:
     """The benchmark's name for a run's step: plain, exact, last-layer, or either with -K<refresh>."""
-    if not config.saflex.enabled:
+    if config.refine == "l2rw":
+        return "l2rw"
+    if not config.uses_saflex:
         return "plain"
     refresh = config.saflex.pi_refresh
     return config.saflex.pi_mode + (f"-K{refresh}" if refresh > 1 else "")

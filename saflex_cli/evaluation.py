@@ -31,7 +31,8 @@ class ClassifierEvaluator:
     """Metrics of a (B, K)-logit classifier on named splits held on the device."""
 
     def __init__(self, splits: dict[str, Split], metric_names, batch_size: int, device: torch.device):
-        self.splits, self.metric_names = splits, tuple(metric_names)
+        # The share of the most predicted class is always kept: the report flags one-class models.
+        self.splits, self.metric_names = splits, tuple(dict.fromkeys((*metric_names, "top_prediction_share")))
         self.batch_size, self.device = batch_size, device
 
     def __call__(self, model: nn.Module) -> dict[str, dict[str, float]]:

@@ -32,6 +32,16 @@ def _owner_tag() -> str:
     return f"{host()}~{os.getpid()}~"
 
 
+def writable_folder(folder: Path) -> None:
+    """Refuse a results folder that is a file or cannot be written, without creating anything."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SaflexError(f"--out {folder} is a file, not a folder: give a folder for the results")
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise SaflexError(f"--out {folder}: {existing} is not writable by this user; give a folder you can write to")
+
+
 def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -26,7 +26,7 @@ from .config import RECORD_SCHEMA, RunConfig
 from .distributed import Ranks, broadcast, init_from_env, local_device
 from .errors import SaflexError
 from .files import NO_SPACE, DiskFull, host, sweep_temp_files
-from .records import conflicting_records, read_record, record_path, record_status, set_aside, write_record
+from .records import read_record, record_path, record_status, set_aside, stale_records, write_record
 from .registry import FAMILIES
 from .runtime import device_description, git_commit, package_versions, pick_device, seed_everything
 from .trainer import Trainer, TrainingDiverged
@@ -237,7 +237,9 @@ def work(configs: list[RunConfig], out: Path, device: str | None = None, quiet: 
 
 
 def _worker_main(index: int, configs, out, device, options) -> None:
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // options.workers))
+    # The intra-op thread count is left as in a lone process: on the CPU it changes a run's numbers
+    # (convolutions reduce in another order), which must not depend on how many workers share the
+    # machine (docs/reliability.md). Set OMP_NUM_THREADS to trade speed for it, knowingly.
     if device is not None and torch.device(device).type == "cuda" and torch.device(device).index is not None:
         torch.cuda.set_device(torch.device(device))  # else every worker also opens a context on GPU 0
     work(configs, out, device, quiet=True, options=options)
@@ -258,14 +260,17 @@ def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, qui
         raise SaflexError("--workers starts its own processes; under torchrun each process group is one worker: "
                           "drop --workers, or run without torchrun")
     leader = ranks is None or ranks.leader
-    conflicts = conflicting_records(out, configs) if leader else []
-    if conflicts and options.force:
-        console.print(f"[yellow]{len(conflicts)} record(s) of these cells made with another config moved to "
-                      f"{set_aside(out, conflicts)}[/yellow]")
-    elif conflicts:
-        console.print(f"[yellow]{len(conflicts)} record(s) in {out} are of the same cells and seeds but another "
-                      f"config (e.g. {conflicts[0].name}); they are not counted as done, but the report still "
-                      f"reads them: pass --force to move them to {out / 'superseded'}[/yellow]")
+    stale = stale_records(out, configs) if leader else {}
+    if stale:
+        first = next(iter(stale))
+        example = f"{first.name}: {stale[first]}"
+        if options.force:
+            console.print(f"[yellow]{len(stale)} stale record(s) moved to {set_aside(out, list(stale))} "
+                          f"(e.g. {example})[/yellow]", highlight=False)
+        else:
+            console.print(f"[yellow]{len(stale)} stale record(s) in {out} are not reused (e.g. {example}); the report "
+                          f"shows them as their own rows: pass --force to move them to {out / 'superseded'}[/yellow]",
+                          highlight=False)
     if options.workers > 1:
         recorded_before = completed_runs(out, configs)
         context = multiprocessing.get_context("spawn")

@@ -38,7 +38,13 @@ def balanced_accuracy(probs: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(recalls))
 
 
-METRICS = {"acc": accuracy, "auc": auc, "macro_f1": macro_f1_present, "balanced_acc": balanced_accuracy}
+def top_prediction_share(probs: np.ndarray, targets: np.ndarray) -> float:
+    """The share of samples given the most often predicted class: 1.0 is a one-class classifier."""
+    return float(np.bincount(probs.argmax(1), minlength=probs.shape[1]).max() / max(1, len(probs)))
+
+
+METRICS = {"acc": accuracy, "auc": auc, "macro_f1": macro_f1_present, "balanced_acc": balanced_accuracy,
+           "top_prediction_share": top_prediction_share}
 
 
 def compute(names, probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .data.batches import input_count
 from .distributed import share
 
 
@@ -29,9 +30,14 @@ class Objective(Protocol):
     def rank_labels(self, labels: Tensor, ranks) -> Tensor:
         """Under DDP, this rank's label rows (already its share of the batch's rows) over its classes."""
 
+    def augmented_logits(self, call: Callable, inputs, aug_inputs) -> Tensor:
+        """(B_aug, K) scores of the augmented rows, from the forward `training_loss` runs on the
+        clean batch and the augmented one together (what a step with both differentiates)."""
+
     def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
                       aug_weights=None) -> Tensor:
-        """Mean loss on the clean batch + sum_i w_i * CE(soft y_i, aug_i) (DEVELOPERS.md)."""
+        """Mean loss on the clean batch + sum_i w_i * CE(soft y_i, aug_i) (docs/method.md);
+        `inputs=None`: the augmented term alone (a step that replaces the batch by its augmentation)."""
 
 
 def weighted_soft_cross_entropy(logits: Tensor, soft_labels: Tensor, weights: Tensor) -> Tensor:
@@ -75,17 +81,25 @@ class CrossEntropy:
         per_sample = -(soft * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
         return (sample_weights * per_sample).sum() / sample_weights.sum()
 
+    def augmented_logits(self, call: Callable, inputs, aug_inputs) -> Tensor:
+        return call(concat_inputs(inputs, aug_inputs))[input_count(inputs):]
+
     def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
                       aug_weights=None) -> Tensor:
         if aug_inputs is None:
             return self.loss(model(inputs), targets)
+        if inputs is None:
+            return self._augmented_term(model(aug_inputs), aug_labels, aug_weights)
         # One forward over the union, so BatchNorm sees clean and augmented samples together.
         logits = model(concat_inputs(inputs, aug_inputs))
         clean, augmented = logits[: len(targets)], logits[len(targets):]
+        return self.loss(clean, targets) + self._augmented_term(augmented, aug_labels, aug_weights)
+
+    def _augmented_term(self, logits: Tensor, aug_labels: Tensor, aug_weights: Tensor) -> Tensor:
         if self.class_weights is not None:
             aug_weights = aug_weights * (aug_labels @ self.class_weights.to(aug_labels))
             aug_weights = aug_weights / aug_weights.sum().clamp_min(1e-12)
-        return self.loss(clean, targets) + weighted_soft_cross_entropy(augmented, aug_labels, aug_weights)
+        return weighted_soft_cross_entropy(logits, aug_labels, aug_weights)
 
 
 class Contrastive:
@@ -135,18 +149,26 @@ class Contrastive:
         text_to_image = (weights * F.cross_entropy(text_logits, positives, reduction="none")).sum()
         return (image_to_text + text_to_image) / 2
 
+    def _union_logits(self, call: Callable, inputs, aug_inputs) -> tuple[Tensor, Tensor]:
+        """Clean and augmented image->text scores from one forward of both batches."""
+        images, texts = inputs[0], inputs[1]
+        count = len(images)
+        if aug_inputs[1] is texts:  # captions untouched by the augmenter: encode them once
+            image, text, scale = call(type(inputs)([torch.cat([images, aug_inputs[0]]), texts]))[:3]
+            clean_text = aug_text = text
+        else:
+            image, text, scale = call(concat_inputs(inputs, aug_inputs))[:3]
+            clean_text, aug_text = text[:count], text[count:]
+        return scale * image[:count] @ clean_text.T, scale * image[count:] @ aug_text.T
+
+    def augmented_logits(self, call: Callable, inputs, aug_inputs) -> Tensor:
+        return self._union_logits(call, inputs, aug_inputs)[1]
+
     def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
                       aug_weights=None) -> Tensor:
         if aug_inputs is None:
             return self.loss(self.logits(model, inputs))
-        images, texts = inputs[0], inputs[1]
-        count = len(images)
-        if aug_inputs[1] is texts:  # captions untouched by the augmenter: encode them once
-            image, text, scale = model(type(inputs)([torch.cat([images, aug_inputs[0]]), texts]))[:3]
-            clean_text = aug_text = text
-        else:
-            image, text, scale = model(concat_inputs(inputs, aug_inputs))[:3]
-            clean_text, aug_text = text[:count], text[count:]
-        clean = scale * image[:count] @ clean_text.T
-        augmented = scale * image[count:] @ aug_text.T
+        if inputs is None:
+            return self.augmented_loss(self.logits(model, aug_inputs), aug_labels, aug_weights)
+        clean, augmented = self._union_logits(model, inputs, aug_inputs)
         return self.loss(clean) + self.augmented_loss(augmented, aug_labels, aug_weights)

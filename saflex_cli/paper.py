@@ -13,9 +13,10 @@ def paper_tables() -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
-def paper_value(table: int, method: str, model: str, column: str) -> tuple[float, float] | None:
+def paper_value(tables: tuple[int, ...], method: str, model: str, column: str) -> tuple[float, float] | None:
+    """(mean, std) of a row in the first of `tables` that has it; None if none does."""
     frame = paper_tables()
-    hit = frame[(frame.table == table) & (frame.method == method) & (frame.model == model) & (frame.column == column)]
+    hit = frame[frame.table.isin(tables) & (frame.method == method) & (frame.model == model) & (frame.column == column)]
     if hit.empty:
         return None
     row = hit.iloc[0]

@@ -11,10 +11,11 @@ import shutil
 from pathlib import Path
 
 from .config import RECORD_SCHEMA, RunConfig
+from .errors import SaflexError
 from .files import atomic_write_text
 
 __all__ = ["atomic_write_text", "record_path", "write_record", "read_record", "record_status", "is_done",
-           "load_records", "load_failures", "conflicting_records", "set_aside"]
+           "load_records", "load_failures", "stale_records", "set_aside"]
 
 
 def record_path(out: Path, config: RunConfig) -> Path:
@@ -67,15 +68,41 @@ def cell_prefix(config: RunConfig) -> str:
     return config.run_name[: -len(config.identity()) - 1]
 
 
-def conflicting_records(out: Path, configs: list[RunConfig]) -> list[Path]:
-    """Records for the same cell and seed as an asked run, made with a different config."""
+def _without_data(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "data_checksums"}
+
+
+def why_stale(record: dict, config: RunConfig) -> str | None:
+    """Why a record of the same cell and seed as `config` stands for it no longer (other data, an
+    older record schema), or None when it is simply another setting's run."""
+    if record.get("schema") != RECORD_SCHEMA:
+        return f"written under record schema {record.get('schema')}, this version reads {RECORD_SCHEMA}"
+    try:
+        theirs = RunConfig.from_dict(record["config"])
+    except (KeyError, TypeError, ValueError, SaflexError):
+        return "its config does not read as this version's"
+    if _without_data(theirs.identity_payload()) != _without_data(config.identity_payload()):
+        return None
+    recorded, now = dict(theirs.data_checksums), dict(config.data_checksums)
+    changed = [f"{name}: {recorded.get(name, 'absent')} in the record, {now.get(name, 'absent')} now"
+               for name in sorted(set(recorded) | set(now)) if recorded.get(name) != now.get(name)]
+    return "made on other data (" + "; ".join(changed) + ")"
+
+
+def stale_records(out: Path, configs: list[RunConfig]) -> dict[Path, str]:
+    """Records of an asked run's cell and seed that no longer count, and why (why_stale)."""
     wanted = {record_path(out, c).name for c in configs}
-    found = set()
+    found: dict[Path, str] = {}
     for config in configs:
-        folder = record_path(out, config).parent
-        found.update(p for p in folder.glob(f"{cell_prefix(config)}_*.json")
-                     if p.name not in wanted and p.stem.rsplit("_", 1)[0] == cell_prefix(config))
-    return sorted(found)
+        folder, prefix = record_path(out, config).parent, cell_prefix(config)
+        for path in sorted(folder.glob(f"{prefix}_*.json")):
+            if path.name in wanted or path in found or path.stem.rsplit("_", 1)[0] != prefix:
+                continue
+            record = read_record(path)
+            reason = why_stale(record, config) if record is not None else None
+            if reason is not None:
+                found[path] = reason
+    return found
 
 
 def set_aside(out: Path, paths: list[Path]) -> Path:

@@ -1,4 +1,4 @@
-"""Name -> factory registries: adding a dataset, augmenter, backbone or family is one entry."""
+"""Name -> factory registries: adding a dataset, augmenter, backbone, family or refinement method is one entry."""
 from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
@@ -41,3 +41,4 @@ AUGMENTERS: Registry = Registry("augmenter")
 BACKBONES: Registry = Registry("backbone")
 DATASETS: Registry = Registry("dataset")
 FAMILIES: Registry = Registry("family")
+REFINERS: Registry = Registry("refinement method")

@@ -1,19 +1,26 @@
-"""Run records -> mean +/- std tables beside the paper's numbers, with a verdict on each cell.
+"""Run records -> tables beside the paper's numbers, paired-by-seed gains, and SAflex's decisions.
 
-The verdict is fixed before any run: our mean agrees with the paper's when it lies within
-2 * sqrt(std_ours^2 + std_paper^2) of it, and a SAflex row agrees when its gain over its
-upstream row has the paper's sign.
+A cell aggregates the runs of ONE setting (all of the config but the seed; config.setting_key),
+so runs made with other settings or on other data are never pooled as seeds: they become rows of
+their own, labelled by how they differ from the recipe's defaults. The verdict is fixed before
+any run: our mean agrees with the paper's when it lies within 2 * sqrt(std_ours^2 +
+std_paper^2) of it; a gain is read from per-seed differences with a 95% interval
+(comparison.py), beside the sign test of the paper's gain.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .comparison import interval_text, paired_gain, verdict
+from .config import RunConfig
+from .errors import SaflexError
 from .families.base import Recipe
 from .paper import paper_value
 from .records import atomic_write_text, load_failures, load_records
@@ -21,17 +28,117 @@ from .registry import FAMILIES
 from .trust import write_trust_report
 
 TOLERANCE = "within 2·sqrt(σ_ours² + σ_paper²) of the paper's mean"
+# Not settings of a row: what the table's layout, the method's name or the data already say.
+NOT_IN_LABEL = {"seed", "aug", "refine", "family", "dataset", "model", "data_checksums", "schema", "options.csv",
+                "options.pool", "options.pool_manifest", "options.pool_label", "options.method"}
+# Settings of one upstream only: a No Aug run is the counterpart of every upstream's run.
+UPSTREAM_ONLY = ("saflex", "train_mode", "options.aug_kwargs", "options.pool")
+DECISIONS = (("kept_fraction", "kept"), ("changed_fraction", "relabelled"),
+             ("relabelled_among_correct", "relabelled among correct"),
+             ("agree_prediction_fraction", "agrees w/ prediction"), ("agree_upstream_fraction", "agrees w/ upstream"),
+             ("agree_true_fraction", "agrees w/ true label"), ("top_label_share", "top label share"),
+             ("gumbel_flip_fraction", "Gumbel flips"), ("pi_margin", "Π margin"))
+DEGENERATE_SHARE = 0.999  # a classifier that predicts one class for (almost) every test sample
 
 
-def upstream_row(method: str) -> str | None:
-    """'SAflex (w/ RandAug)' -> 'RandAug'; 'FLYP+SAflex (w/ RandAug)' -> 'FLYP+RandAug'."""
-    match = re.fullmatch(r"(.*?)SAflex \(w/ (.+)\)", method)
-    return None if match is None else f"{match.group(1)}{match.group(2)}"
+def flatten(payload: dict, prefix: str = "") -> dict:
+    """Nested settings as dotted keys; the options' (name, value) pairs as options.NAME."""
+    out = {}
+    for key, value in payload.items():
+        name = f"{prefix}{key}"
+        if name == "options":
+            value = dict(value)
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, (list, tuple)) else value
+    return out
 
 
-@dataclass
-class Summary:
-    values: list[float]
+def short_name(key: str) -> str:
+    """'saflex.beta' -> 'beta', 'options.aug_kwargs.prob' -> 'aug.prob', 'optim.lr' -> 'lr'."""
+    if key.startswith("options.aug_kwargs."):
+        return "aug." + key.split(".", 2)[2]
+    return key.split(".", 1)[1] if key.split(".")[0] in ("saflex", "optim", "options") else key
+
+
+def setting_differences(config: RunConfig, recipe: Recipe) -> dict[str, object]:
+    """What sets this run's setting apart from the recipe's defaults (same dataset, method, model)."""
+    default = recipe.baseline(config) if recipe.baseline else recipe.defaults(config.dataset)
+    default = dataclasses.replace(default, aug=config.aug, refine=config.refine, model=config.model, seed=config.seed)
+    ours, theirs = flatten(config.identity_payload()), flatten(default.identity_payload())
+    return {short_name(k): ours.get(k) for k in sorted(set(ours) | set(theirs))
+            if k not in NOT_IN_LABEL and ours.get(k) != theirs.get(k)}
+
+
+def base_key(config: RunConfig) -> str:
+    """Pairs an upstream row's runs with the No Aug runs of the same training settings."""
+    payload = flatten(dataclasses.replace(config, aug="none", refine="none").identity_payload(with_seed=False))
+    kept = {k: v for k, v in payload.items() if not k.startswith(UPSTREAM_ONLY)}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def decision_means(record: dict) -> dict[str, float]:
+    """SAflex's per-epoch decisions, averaged over the epochs of one run."""
+    epochs = [e.get("saflex", {}) for e in record["epochs"]]
+    return {name: float(np.mean([e[name] for e in epochs if name in e]))
+            for name, _ in DECISIONS if any(name in e for e in epochs)}
+
+
+def degenerate(test: dict) -> bool:
+    return test.get("top_prediction_share", 0.0) >= DEGENERATE_SHARE
+
+
+def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame:
+    rows = []
+    for record in records:
+        config = RunConfig.from_dict(record["config"])
+        differences = setting_differences(config, recipe)
+        epoch_times = [e["train_time_s"] for e in record["epochs"]]
+        keys = {"setting_key": config.setting_key(), "base_key": base_key(config),
+                "upstream_key": dataclasses.replace(config, refine="none").setting_key()
+                if config.refine != "none" else None}
+        for cell in recipe.cells(record, selection):
+            paper = paper_value(recipe.tables, cell.method, cell.model, cell.column)
+            rows.append({"family": recipe.name, "table": recipe.table, "model": cell.model, "column": cell.column,
+                         "method": cell.method, "aug": config.aug, "refine": config.refine,
+                         "settings": ", ".join(f"{k}={v}" for k, v in differences.items()), **keys,
+                         "data": ";".join(f"{n}={c}" for n, c in config.data_checksums),
+                         "seed": config.seed, "value": cell.value, "selection": selection,
+                         "epochs": len(record["epochs"]), "train_s_per_epoch": float(np.median(epoch_times)),
+                         "device": record["device"], "run_id": record["run_id"],
+                         "degenerate": degenerate(record["selections"][selection]["test"]),
+                         "paper_mean": paper[0] if paper else math.nan, "paper_std": paper[1] if paper else math.nan,
+                         **decision_means(record)})
+    frame = pd.DataFrame(rows)
+    return label_rows(frame) if not frame.empty else frame
+
+
+def label_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each setting's row label: its differences from the defaults, and its data's checksums or its
+    key where two settings of one cell would otherwise share a label."""
+    frame = frame.copy()
+    frame["label"] = frame.settings
+    for column in ("data", "setting_key"):
+        groups = frame.groupby(["model", "column", "method", "label"], sort=False).setting_key.transform("nunique")
+        clash = groups > 1
+        extra = frame[column].map(data_label if column == "data" else (lambda key: f"setting {key}"))
+        frame.loc[clash, "label"] = [", ".join(p for p in (a, b) if p) for a, b in zip(frame.label[clash], extra[clash])]
+    return frame
+
+
+def data_label(checksums: str) -> str:
+    """'a.npz=md5:3062d8c6...' -> 'data a.npz 3062d8c6': enough to tell two versions of a file apart."""
+    parts = [pair.split("=", 1) for pair in checksums.split(";") if pair]
+    return "data " + (", ".join(f"{name} {value.split(':')[-1][:8]}" for name, value in parts) or "unrecorded")
+
+
+@dataclasses.dataclass
+class Group:
+    """The runs of one setting in one cell: value per seed."""
+
+    values: dict[int, float]
+    degenerate: bool
 
     @property
     def n(self) -> int:
@@ -39,30 +146,24 @@ class Summary:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.values))
+        return float(np.mean(list(self.values.values())))
 
     @property
     def std(self) -> float:
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+        return float(np.std(list(self.values.values()), ddof=1)) if self.n > 1 else 0.0
 
 
-def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame:
-    rows = []
-    for record in records:
-        epoch_times = [e["train_time_s"] for e in record["epochs"]]
-        for cell in recipe.cells(record, selection):
-            paper = paper_value(recipe.table, cell.method, cell.model, cell.column)
-            rows.append({"family": recipe.name, "table": recipe.table, "model": cell.model, "column": cell.column,
-                         "method": cell.method, "seed": record["config"]["seed"], "value": cell.value,
-                         "selection": selection, "epochs": len(record["epochs"]),
-                         "train_s_per_epoch": float(np.median(epoch_times)), "device": record["device"],
-                         "run_id": record["run_id"], "paper_mean": paper[0] if paper else math.nan,
-                         "paper_std": paper[1] if paper else math.nan})
-    return pd.DataFrame(rows)
+def groups(frame: pd.DataFrame) -> dict[tuple, Group]:
+    """(model, column, method, label) -> Group; one value per seed (the newest record if two)."""
+    out = {}
+    for key, rows in frame.groupby(["model", "column", "method", "label"], sort=False):
+        by_seed = rows.drop_duplicates("seed", keep="last")
+        out[key] = Group(dict(zip(by_seed.seed, by_seed.value)), bool(rows.degenerate.any()))
+    return out
 
 
-def _cell_text(ours: Summary, paper: tuple[float, float] | None) -> str:
-    text = f"{ours.mean:.2f} ± {ours.std:.2f} ({ours.n})"
+def _cell_text(ours: Group, paper: tuple[float, float] | None) -> str:
+    text = f"{ours.mean:.2f} ± {ours.std:.2f} ({ours.n})" + (" ⚠" if ours.degenerate else "")
     if paper is None:
         return text + " · paper —"
     delta = ours.mean - paper[0]
@@ -70,56 +171,145 @@ def _cell_text(ours: Summary, paper: tuple[float, float] | None) -> str:
     return text + f" · paper {paper[0]:.2f} ± {paper[1]:.2f} · Δ {delta:+.2f} {'✓' if agrees else '✗'}"
 
 
-def render_markdown(recipe: Recipe, frame: pd.DataFrame, selection: str, title: str) -> str:
+def row_name(method: str, label: str) -> str:
+    return f"{method} [{label}]" if label else method
+
+
+def ordered_rows(recipe: Recipe, frame: pd.DataFrame) -> list[tuple[str, str]]:
+    pairs = list(dict.fromkeys(zip(frame.method, frame.label)))
+    order = {m: i for i, m in enumerate(recipe.methods)}
+    return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0] if p[0] not in order else "", p[1]))
+
+
+def shared_settings(frame: pd.DataFrame) -> list[str]:
+    """Settings every row of a table has in common (said once, in the caption, not in each label)."""
+    labels = [set(filter(None, s.split(", "))) for s in frame.label.unique()]
+    return sorted(set.intersection(*labels)) if labels else []
+
+
+def _without(label: str, common: list[str]) -> str:
+    return ", ".join(p for p in label.split(", ") if p and p not in common)
+
+
+def render_table(recipe: Recipe, model: str, frame: pd.DataFrame) -> list[str]:
+    common = shared_settings(frame)
+    frame = frame.assign(label=frame.label.map(lambda l: _without(l, common)))
+    columns = list(dict.fromkeys(frame.column))
+    cells = groups(frame)
+    lines = [f"## {model}", ""]
+    if common:
+        lines += [f"Settings of every row below (beyond the recipe's defaults): {', '.join(common)}.", ""]
+    lines += ["| method | " + " | ".join(columns) + " | train s/epoch |", "|---" * (len(columns) + 2) + "|"]
+    for method, label in ordered_rows(recipe, frame):
+        texts = []
+        for column in columns:
+            group = cells.get((model, column, method, label))
+            texts.append(_cell_text(group, paper_value(recipe.tables, method, model, column)) if group else "—")
+        rows = frame[(frame.method == method) & (frame.label == label)]
+        seconds = f"{rows.train_s_per_epoch.median():.2f}" if rows.device.nunique() == 1 else "mixed devices"
+        lines.append(f"| {row_name(method, label)} | " + " | ".join(texts) + f" | {seconds} |")
+    lines += reference_rows(recipe, model, columns, set(frame.method))
+    return lines
+
+
+def reference_rows(recipe: Recipe, model: str, columns: list[str], trained: set[str]) -> list[str]:
+    """Rows of the paper's other tables that this tool does not train (LP-A3), for reference."""
+    from .paper import paper_tables
+    table = paper_tables()
+    rows = []
+    for number in recipe.reference_tables:
+        for method in dict.fromkeys(table[(table.table == number) & (table.model == model)].method):
+            if method in trained or method in recipe.methods:
+                continue
+            values = [paper_value((number,), method, model, column) for column in columns]
+            texts = [f"paper {v[0]:.2f} ± {v[1]:.2f}" if v else "—" for v in values]
+            rows.append(f"| {method} (paper Table {number}; not trained here) | " + " | ".join(texts) + " | — |")
+    return rows
+
+
+def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
+    """Every refined row against its upstream row and against No Aug; every upstream row against No Aug."""
+    by_key = {key: dict(zip(rows.drop_duplicates("seed", keep="last").seed,
+                            rows.drop_duplicates("seed", keep="last").value))
+              for key, rows in frame.groupby(["model", "column", "setting_key"], sort=False)}
+    noaug = frame[(frame.aug == "none") & (frame.refine == "none")]
+    noaug_by_base = {(m, c, b): rows for (m, c, b), rows in noaug.groupby(["model", "column", "base_key"])}
+    out = []
+    for (model, column, method, label), rows in frame.groupby(["model", "column", "method", "label"], sort=False):
+        first = rows.iloc[0]
+        ours = by_key[(model, column, first.setting_key)]
+        counterparts = []
+        if first.refine != "none":
+            upstream = frame[(frame.model == model) & (frame.column == column) & (frame.setting_key == first.upstream_key)]
+            if not upstream.empty:
+                counterparts.append(("upstream", upstream))
+        if first.aug != "none" and (model, column, first.base_key) in noaug_by_base:
+            counterparts.append(("No Aug", noaug_by_base[(model, column, first.base_key)]))
+        for name, base in counterparts:
+            gain = paired_gain(ours, by_key[(model, column, base.iloc[0].setting_key)])
+            if gain is None:
+                continue
+            base_method = base.iloc[0].method
+            paper_ours = paper_value(recipe.tables, method, model, column)
+            paper_base = paper_value(recipe.tables, base_method, model, column)
+            paper_gain = paper_ours[0] - paper_base[0] if paper_ours and paper_base else None
+            out.append({"model": model, "column": column, "method": method, "label": label, "versus": base_method,
+                        "versus_label": base.iloc[0].label, "kind": name, "n": gain.n, "gain": gain.mean,
+                        "gain_std": gain.std, "low": gain.low, "high": gain.high, "paper_gain": paper_gain,
+                        "reading": verdict(gain, paper_gain), "interval": interval_text(gain)})
+    return pd.DataFrame(out)
+
+
+def render_gains(gains: pd.DataFrame) -> list[str]:
+    if gains.empty:
+        return []
+    lines = ["## Gains, paired by seed", "",
+             "Each row: the per-seed difference between a row and its counterpart (the same settings and seeds, "
+             "without the refinement, or without augmentation), its mean with a 95% t interval over seeds, and the "
+             "paper's difference of means where it has both rows.", "",
+             "| model | dataset | row | versus | n | Δ (paired) | 95% interval | paper Δ | reading |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in gains.itertuples():
+        paper = f"{row.paper_gain:+.2f}" if row.paper_gain is not None and not pd.isna(row.paper_gain) else "—"
+        lines.append(f"| {row.model} | {row.column} | {row_name(row.method, row.label)} | "
+                     f"{row_name(row.versus, row.versus_label)} | {row.n} | {row.gain:+.2f} | {row.interval} | "
+                     f"{paper} | {row.reading} |")
+    return lines + [""]
+
+
+def render_decisions(frame: pd.DataFrame) -> list[str]:
+    present = [(name, title) for name, title in DECISIONS if name in frame.columns and frame[name].notna().any()]
+    refined = frame[frame.refine != "none"]
+    if not present or refined.empty:
+        return []
+    lines = ["## What the refinement decided", "",
+             "Means over epochs and seeds of the per-epoch statistics in the run records (fractions of the augmented "
+             "samples; 'relabelled among correct': of those the model already classified as their upstream label; "
+             "Π margin: mean gap between Π's two largest entries).", "",
+             "| model | dataset | row | n | " + " | ".join(t for _, t in present) + " |",
+             "|---" * (len(present) + 4) + "|"]
+    for (model, column, method, label), rows in refined.groupby(["model", "column", "method", "label"], sort=False):
+        rows = rows.drop_duplicates("seed", keep="last")
+        values = [rows[name].mean() for name, _ in present]
+        texts = ["—" if pd.isna(v) else (f"{v:.2f}" if name == "pi_margin" else f"{100 * v:.1f}%")
+                 for (name, _), v in zip(present, values)]
+        lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(rows)} | " + " | ".join(texts) + " |")
+    return lines + [""]
+
+
+def render_markdown(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame, selection: str, title: str) -> str:
     lines = [f"# {title}", "",
-             f"{recipe.caption}. Checkpoint: `{selection}`. Each cell: our mean ± std (seeds) · the paper's "
-             f"Table {recipe.table} value · difference; ✓ when ours is {TOLERANCE}, a tolerance fixed before "
-             f"running. Epochs run: {', '.join(str(e) for e in sorted(frame.epochs.unique()))}. "
+             f"{recipe.caption}. Checkpoint: `{selection}`. Each cell: our mean ± std (distinct seeds) · the paper's "
+             f"value · difference; ✓ when ours is {TOLERANCE}, a tolerance fixed before running. A row is one setting "
+             f"(its label: how it differs from the recipe's defaults); settings are never pooled. "
+             f"Epochs run: {', '.join(str(e) for e in sorted(frame.epochs.unique()))}. "
              f"Devices: {'; '.join(sorted(frame.device.unique()))}.", ""]
     for model, by_model in frame.groupby("model", sort=False):
-        columns = list(dict.fromkeys(by_model.column))
-        methods = [m for m in recipe.methods if m in set(by_model.method)] + \
-                  sorted(set(by_model.method) - set(recipe.methods))
-        lines += [f"## {model}", "", "| method | " + " | ".join(columns) + " | train s/epoch |",
-                  "|---" * (len(columns) + 2) + "|"]
-        summaries = {}
-        for method in methods:
-            cells = []
-            for column in columns:
-                values = by_model[(by_model.method == method) & (by_model.column == column)].value.tolist()
-                if not values:
-                    cells.append("—")
-                    continue
-                summaries[(method, column)] = Summary(values)
-                cells.append(_cell_text(summaries[(method, column)], paper_value(recipe.table, method, model, column)))
-            seconds = by_model[by_model.method == method].train_s_per_epoch.median()
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {seconds:.2f} |")
-        lines += [""] + _gain_lines(recipe, model, methods, columns, summaries) + [""]
-    return "\n".join(lines)
-
-
-def _gain_lines(recipe: Recipe, model: str, methods, columns, summaries) -> list[str]:
-    lines = []
-    for method in methods:
-        base = upstream_row(method)
-        # Table 3 writes 'Img2Img (w/o finetune)' but 'SAflex (w/ Img2Img w/o finetune)'.
-        base = next((m for m in methods if base in (m, m.replace("(", "").replace(")", ""))), None)
-        if base is None:
-            continue
-        verdicts = []
-        for column in columns:
-            if (method, column) not in summaries or (base, column) not in summaries:
-                continue
-            ours = summaries[(method, column)].mean - summaries[(base, column)].mean
-            paper_a, paper_b = paper_value(recipe.table, method, model, column), paper_value(recipe.table, base, model, column)
-            if paper_a and paper_b:
-                theirs = paper_a[0] - paper_b[0]
-                verdicts.append(f"{column} {ours:+.2f} (paper {theirs:+.2f}) {'✓' if np.sign(ours) == np.sign(theirs) else '✗'}")
-            else:
-                verdicts.append(f"{column} {ours:+.2f}")
-        if verdicts:
-            lines.append(f"- Gain of {method} over {base}: " + "; ".join(verdicts))
-    return lines
+        lines += render_table(recipe, model, by_model) + [""]
+    if frame.degenerate.any():
+        lines += ["⚠: at least one run of the cell predicts a single class for the whole test split (a degenerate "
+                  "classifier).", ""]
+    return "\n".join(lines + render_gains(gains) + render_decisions(frame))
 
 
 def missing_lines(failures: list[dict]) -> str:
@@ -131,23 +321,54 @@ def missing_lines(failures: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readable(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(records this version reads, records of another schema: listed, never guessed at)."""
+    ok, other = [], []
+    for record in records:
+        try:
+            RunConfig.from_dict(record["config"])
+            ok.append(record)
+        except (KeyError, TypeError, ValueError, SaflexError):
+            other.append(record)
+    return ok, other
+
+
+def check_selection(records: list[dict], selection: str, family: str) -> None:
+    lacking = [r for r in records if selection not in r.get("selections", {})]
+    if lacking:
+        available = sorted(set.intersection(*(set(r.get("selections", {})) for r in records)))
+        raise SaflexError(f"--selection {selection!r}: {len(lacking)} {family} record(s) have no such checkpoint "
+                          f"(e.g. {lacking[0]['run_name']}); all of them have: {', '.join(available) or 'none'}")
+
+
 def write_report(out: Path, family: str, selection: str | None = None, datasets: set[str] | None = None,
                  name: str | None = None) -> tuple[Path, Path] | None:
     recipe = FAMILIES.get(family)
     selection = selection or recipe.selection
-
-    def wanted(record: dict) -> bool:
-        return not datasets or record["config"]["dataset"] in datasets
-
-    records = list(filter(wanted, load_records(out, family)))
+    records, other = readable(load_records(out, family))
+    failures = load_failures(out, family)
+    if datasets:
+        present = {r["config"]["dataset"] for r in records + failures}
+        unknown = sorted(datasets - present)
+        if unknown:
+            raise SaflexError(f"--dataset {', '.join(unknown)}: no {family} records under {Path(out) / 'runs'}; "
+                              f"datasets with records: {', '.join(sorted(present)) or 'none'}")
+        records = [r for r in records if r["config"]["dataset"] in datasets]
+        failures = [r for r in failures if r.get("config", {}).get("dataset") in datasets]
+    if records:
+        check_selection(records, selection, family)
     frame = collect(recipe, records, selection)
-    failures = list(filter(wanted, load_failures(out, family)))
     if frame.empty and not failures:
         return None
     name = name or family
     csv_path, md_path = Path(out) / f"{name}.csv", Path(out) / f"{name}.md"
+    gains = gain_rows(recipe, frame) if not frame.empty else pd.DataFrame()
     atomic_write_text(csv_path, frame.to_csv(index=False))
-    tables = render_markdown(recipe, frame, selection, f"saflex {name}") if not frame.empty else f"# saflex {name}\n"
-    atomic_write_text(md_path, tables + missing_lines(failures) + "\n")
+    tables = render_markdown(recipe, frame, gains, selection, f"saflex {name}") if not frame.empty else f"# saflex {name}\n"
+    note = (f"\n{len(other)} record(s) of another record schema are not read (e.g. {other[0].get('run_name')}).\n"
+            if other else "")
+    atomic_write_text(md_path, tables + missing_lines(failures) + note + "\n")
+    if not gains.empty:
+        atomic_write_text(Path(out) / f"{name}_gains.csv", gains.to_csv(index=False))
     write_trust_report(out, name, records, lambda record: recipe.cells(record, selection)[0].method)
     return csv_path, md_path

@@ -12,14 +12,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import SaflexError
+
 TRACKED_PACKAGES = ("torch", "torchvision", "numpy", "medmnist", "timm", "open_clip_torch",
                     "scikit-learn", "pandas", "saflex")
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The requested device (refused in one line if unknown or absent), else cuda if present, else cpu."""
+    if not requested:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise SaflexError(f"--device {requested!r} is not a torch device: give cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SaflexError(f"--device {requested}: this machine has no CUDA GPU (torch.cuda.is_available() is False); "
+                          f"use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SaflexError(f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type not in ("cpu", "cuda"):
+        raise SaflexError(f"--device {requested}: saflex runs on cpu or cuda")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -28,11 +42,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA (no loss scaler needed); full precision on the CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype of a run's `precision` on `device`; None: full precision.
+    auto is bf16 on CUDA (native on Ampere and later) and fp32 on the CPU."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def full_precision(device: torch.device, precision: str = "auto") -> bool:
+    return autocast_dtype(device, precision) is None
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """The training forward's autocast context (a no-op at full precision)."""
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

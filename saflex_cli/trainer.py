@@ -1,10 +1,11 @@
-"""The one trainer every family uses: clean batch + upstream-augmented batch, SAflex optional.
+"""The one trainer every family uses: clean batch + upstream-augmented batch, refined or not.
 
 A family's recipe builds a TrainSetup (model, objective, batches, augmenter, evaluator); the
 loop below never asks which family it serves. Each step trains on the union of the clean batch
-and its augmented twin; with SAflex the augmented samples get the weights and soft labels of
-`core.SaflexStep` (exact or fast Pi), without it uniform weights and the upstream labels, so
-SAflex is the only difference between a method and its SAflex row.
+and its augmented twin (train_mode 'union', Eq. 3), or on the augmented batch alone ('replace');
+the run's refiner (refiners.py: upstream labels with uniform weights, SAflex, its ablations,
+learning-to-reweight) gives the augmented samples their weights and labels, so the refiner is
+the only difference between a method and its upstream row.
 """
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import rng_state, set_rng_state
 from .config import RunConfig
-from .core import SaflexStep
 from .distributed import RankShare, Ranks, share
 from .errors import SaflexError
 from .objectives import Objective
-from .runtime import autocast, on_device
+from .refiners import make_refiner
+from .runtime import autocast, full_precision, on_device
 
 
 class TrainingDiverged(SaflexError):
@@ -132,6 +133,8 @@ class EpochStats:
             value = float(value)
             out[name] = value if name.endswith("_count") else value / max(1, steps)
         for pair in (("recovered_count", "corrupted_count", "label_recovery"),
+                     ("correct_relabelled_count", "correct_count", "relabelled_among_correct"),
+                     ("true_agree_count", "true_count", "agree_true_fraction"),
                      ("corrupted_kept_count", "corrupted_count", "corrupted_kept_fraction"),
                      ("clean_kept_count", "uncorrupted_count", "uncorrupted_kept_fraction")):
             if pair[0] in out and out.get(pair[1]):
@@ -154,8 +157,10 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, len(setup.train_batches)))
         # Augmentation and Gumbel draws come from this generator alone: same seed, same run.
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
-        self.saflex_step = SaflexStep.from_config(config.saflex, setup.objective, autocast=lambda: autocast(device),
-                                                  process_group=self.process_group, world_size=self.world_size)
+        self.refiner = make_refiner(config, setup.objective, optimizer=self.optimizer,
+                                    autocast=lambda: autocast(device, config.precision),
+                                    full_precision=full_precision(device, config.precision),
+                                    process_group=self.process_group, world_size=self.world_size)
         self.val_stream = RankShare(setup.val_batches, ranks)
         self.history: list[dict] = []
         self.trust: dict[tuple[int, int], list[float]] = {}
@@ -220,7 +225,7 @@ class Trainer:
                 "train_batches": self.setup.train_batches.state_dict(),
                 "val_batches": self.setup.val_batches.state_dict(),
                 "partial_epoch": self.partial.state_dict() if self.partial is not None else None,
-                "saflex_step": self.saflex_step.state_dict(),
+                "refiner": self.refiner.state_dict(),
                 "history": self.history, "trust": self.trust, "best": self.best, "rng": rng_state()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -232,7 +237,7 @@ class Trainer:
         self.setup.train_batches.load_state_dict(state["train_batches"])
         self.setup.val_batches.load_state_dict(state["val_batches"])
         self.partial = EpochStats.from_state_dict(state["partial_epoch"], self.device) if state["partial_epoch"] else None
-        self.saflex_step.load_state_dict(state["saflex_step"])
+        self.refiner.load_state_dict(state["refiner"])
         self.history, self.trust, self.best = state["history"], state["trust"], state["best"]
         set_rng_state(state["rng"])
 
@@ -240,7 +245,7 @@ class Trainer:
         setup = self.setup
         if setup.augmenter is None:
             inputs, targets = share((inputs, targets), self.ranks)
-            with autocast(self.device):
+            with autocast(self.device, self.config.precision):
                 loss = setup.objective.training_loss(self.train_model, inputs, targets)
         else:
             upstream = setup.objective.soft_targets(targets, setup.num_classes)
@@ -248,15 +253,12 @@ class Trainer:
             if self.ranks:
                 aug.labels = setup.objective.rank_labels(aug.labels, self.ranks)
             inputs, targets = share((inputs, targets), self.ranks)
-            if self.config.saflex.enabled:
-                loss, refined = self.saflex_step.training_loss(self.model, inputs, targets, aug.inputs, aug.labels,
-                                                               self.val_stream, self.generator, self.train_model)
+            if self.config.train_mode == "replace":
+                inputs, targets = None, None
+            loss, refined = self.refiner.loss(self.model, inputs, targets, aug, self.val_stream, self.generator,
+                                              self.train_model)
+            if refined is not None:
                 self._accumulate(stats, refined, aug)
-            else:
-                uniform = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
-                with autocast(self.device):
-                    loss = setup.objective.training_loss(self.train_model, inputs, targets, aug.inputs, aug.labels,
-                                                         uniform)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -269,6 +271,9 @@ class Trainer:
         kept = refined.weights > 0
         new_label = refined.labels.argmax(1)
         if "true_labels" in aug.meta:
+            stats.add("true_count", float(len(new_label)))
+            stats.add("true_agree_count", (new_label == aug.meta["true_labels"]).sum())
+        if "corrupted" in aug.meta:
             corrupted = aug.meta["corrupted"]
             stats.add("corrupted_count", corrupted.sum())
             stats.add("uncorrupted_count", (~corrupted).sum())

@@ -1,13 +1,15 @@
 """The body of each rank in the FLYP DDP test (spawned by torch.multiprocessing, gloo on the CPU)."""
 from __future__ import annotations
 
+import dataclasses
+
 import os
 
 import torch
 
 from flyp_helpers import TINY_CLIP, register_tiny_clip
 from saflex_cli.cli.common import build_configs
-from saflex_cli.core import validation_gradient
+from saflex_cli.pi import validation_gradient
 from saflex_cli.distributed import Ranks, init_from_env, share
 from saflex_cli.grid import run_grid
 from saflex_cli.registry import FAMILIES
@@ -21,9 +23,8 @@ def flyp_config(root: str):
     (config,) = build_configs(
         "flyp", "iwildcam", "randaug", True, "0",
         train={"epochs": 1, "batch_size": 8, "data_root": root, "model": TINY_CLIP},
-        saflex_settings={"val_batch_size": 8},
         options={"method": "flyp", "pretrained": "random", "loader_workers": 0})
-    return config
+    return dataclasses.replace(config, saflex=dataclasses.replace(config.saflex, val_batch_size=8))
 
 
 def validation_batch_gradients(config, ranks):

@@ -22,7 +22,7 @@ TIMINGS = {"train_time_s", "eval_time_s"}
 def demo_config(epochs: int = 3, saflex: bool = True, seed: int = 0, aug: str = "label-shift", **changes):
     base = FAMILIES.get("demo").defaults("digits")
     return dataclasses.replace(base, epochs=epochs, seed=seed, aug=aug,
-                               saflex=dataclasses.replace(base.saflex, enabled=saflex), **changes)
+                               refine="saflex" if saflex else "none", **changes)
 
 
 def child_env(**extra) -> dict:

@@ -47,7 +47,7 @@ def test_medmnist_grid_then_report(derma_root, offline):
     for row in ("RandAug", "SAflex (w/ RandAug)"):
         assert f"| {row} |" in table
     assert "paper 73.71 ± 0.33" in table  # Table 1, RandAug, DermaMNIST
-    assert "Gain of SAflex (w/ RandAug) over RandAug" in table
+    assert "| ResNet-18 | dermamnist | SAflex (w/ RandAug) [batch_size=16, epochs=2, skip_md5=True] | RandAug [" in table
     csv = (out / "medmnist.csv").read_text().splitlines()
     assert len(csv) == 1 + 4  # one raw row per seed and method
 
@@ -81,9 +81,9 @@ def run_cli(*args, cwd):
 @pytest.mark.parametrize("args, message", [
     (("medmnist", "--dataset", "nosuchmnist"), "unknown medmnist dataset"),
     (("medmnist", "--aug", "cutout"), "unknown augmenter 'cutout'"),
-    (("medmnist", "--aug", "none", "--saflex"), "--saflex needs an upstream augmenter"),
+    (("medmnist", "--aug", "none", "--saflex"), "they need an upstream augmenter, not --aug none"),
     (("medmnist", "--seeds", "a,b"), "--seeds must be a comma list of integers"),
-    (("medmnist", "--tau", "0"), "Invalid value for '--tau'"),
+    (("medmnist", "--tau", "0"), "SAflex tau must be > 0"),
     (("medmnist", "--dataset", "bloodmnist", "--data-root", "{tmp}"), "place the file at"),
     (("report", "--out", "{tmp}"), "no completed run records"),
 ])
@@ -107,6 +107,6 @@ def test_shared_training_flags_reach_every_run_of_every_family(family, monkeypat
     for config in seen:
         assert (config.batch_size, config.optim.lr) == (24, 0.125)
         assert (config.saflex.beta, config.saflex.tau, config.saflex.val_batch_size) == (0.25, 0.5, 12)
-        assert config.saflex.pi_refresh == (3 if config.saflex.enabled else 1)
+        assert config.saflex.pi_refresh == 3
     if family[0] == "flyp":  # SAflex runs among them, and the zero-shot runs keep their 0 epochs
-        assert any(c.saflex.enabled for c in seen) and any(c.epochs == 0 for c in seen)
+        assert any(c.uses_saflex for c in seen) and any(c.epochs == 0 for c in seen)

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from conftest import TinyCNN, tiny_mlp
 
 from saflex_cli import refine, saflex_loss
-from saflex_cli.core import extrapolate, validation_gradient
+from saflex_cli.core import extrapolate
+from saflex_cli.pi import validation_gradient
 from saflex_cli.objectives import CrossEntropy
 
 

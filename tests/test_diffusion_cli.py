@@ -90,13 +90,13 @@ def test_pool_runs_need_a_pool_folder(tmp_path):
 ])
 def test_records_land_in_table3_beside_the_paper(dataset, aug, saflex, label, expected):
     base = defaults(dataset)
-    config = dataclasses.replace(base, aug=aug, saflex=dataclasses.replace(base.saflex, enabled=saflex),
+    config = dataclasses.replace(base, aug=aug, refine="saflex" if saflex else "none",
                                  options=base.options + ((("pool_label", label),) if label else ()))
     record = {"config": config.to_dict(),
               "selections": {"best_val_acc": {"test": {"acc": 0.5, "balanced_acc": 0.4, "macro_f1": 0.3}}}}
     cells = FAMILIES.get("diffusion").cells(record, "best_val_acc")
     assert [c.value for c in cells] == [50.0, 40.0, 30.0]
-    assert (cells[0].method, paper_value(3, cells[0].method, cells[0].model, cells[0].column)[0]) == expected
+    assert (cells[0].method, paper_value((3,), cells[0].method, cells[0].model, cells[0].column)[0]) == expected
     assert cells[0].method in FAMILIES.get("diffusion").methods
 
 
@@ -108,9 +108,9 @@ def test_every_table3_row_is_a_recipe_method():
 
 def test_only_pool_runs_carry_the_pool(cub_with_pool):
     _, pool = cub_with_pool
-    configs = scope_pool_options(build_configs("diffusion", "cub", "all", False, "0", train={}, saflex_settings={},
+    configs = scope_pool_options(build_configs("diffusion", "cub", "all", False, "0", train={},
                                                options=pool_options(pool, None, None)))
-    assert {(c.aug, c.saflex.enabled) for c in configs} == {("none", False), ("randaug", False), ("randaug", True),
+    assert {(c.aug, c.uses_saflex) for c in configs} == {("none", False), ("randaug", False), ("randaug", True),
                                                             ("pool", False), ("pool", True)}
     for config in configs:  # a No Aug run must not be redone because the pool changed
         assert (config.option("pool_manifest") == read_manifest(pool).checksum) == (config.aug == "pool")

@@ -35,7 +35,7 @@ def test_mislabelled_prompt_folder_is_relabelled_far_more_often(tmp_path):
     base = defaults("cub")
     config = dataclasses.replace(
         base, aug="pool", model="tiny_resnet", epochs=10, batch_size=8, data_root=str(tmp_path),
-        saflex=dataclasses.replace(base.saflex, enabled=True, val_batch_size=32),
+        refine="saflex", saflex=dataclasses.replace(base.saflex, val_batch_size=32),
         optim=dataclasses.replace(base.optim, lr=0.03),
         options=tuple({**dict(base.options), "image_size": 8, "pretrained": "none", "loader_workers": 0,
                        **pool_options(pool, None, None)}.items()))

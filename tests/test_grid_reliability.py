@@ -126,13 +126,15 @@ def test_stale_claims_are_taken_over_live_ones_are_not(tmp_path):
     assert (tmp_path / "claims" / "demo" / "run.claim" / "owner.json").exists()
 
 
-def test_record_of_another_config_is_reported_and_only_replaced_with_force(tmp_path, capsys):
-    old = demo_config(epochs=1, saflex=False, aug="none")
-    new = demo_config(epochs=2, saflex=False, aug="none")
+def test_record_made_on_other_data_is_stale_reported_and_only_replaced_with_force(tmp_path, capsys):
+    old = demo_config(epochs=1, saflex=False, aug="none", data_checksums=(("digits.csv.gz", "md5:old"),))
+    new = demo_config(epochs=1, saflex=False, aug="none", data_checksums=(("digits.csv.gz", "md5:new"),))
+    other_setting = demo_config(epochs=2, saflex=False, aug="none", data_checksums=(("digits.csv.gz", "md5:new"),))
     with one_thread():
         run_grid([old], tmp_path, device="cpu", quiet=True)
-        run_grid([new], tmp_path, device="cpu", quiet=True)
-    assert "another config" in capsys.readouterr().err
+        run_grid([new, other_setting], tmp_path, device="cpu", quiet=True)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "1 stale record(s)" in err and "made on other data (digits.csv.gz: md5:old in the record, md5:new now)" in err
     assert record_path(tmp_path, old).exists()  # never silently dropped (nor reused: new ran too)
     assert record_path(tmp_path, new).exists()
     run_grid([new], tmp_path, device="cpu", quiet=True, options=GridOptions(force=True))

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from saflex_cli.augment.mixup import Mixup, standard_gamma
 from saflex_cli.cli import app
 from saflex_cli.cli.common import build_configs
+from saflex_cli.settings import expand, parse_assignment
 from saflex_cli.estimate import estimate_grid
 from saflex_cli.grid import run_grid
 from saflex_cli.records import read_record, record_path
@@ -43,8 +44,8 @@ def test_mixup_coefficients_are_per_sample_beta_and_labels_follow_them():
 
 
 def test_trainer_runs_the_fast_mode_and_records_it(tmp_path):
-    configs = build_configs("demo", "digits", "label-shift", True, "0", train={"epochs": 1},
-                            saflex_settings={"pi_mode": "last-layer", "pi_refresh": 3})
+    configs = expand(build_configs("demo", "digits", "label-shift", True, "0", train={"epochs": 1}),
+                     [parse_assignment("saflex.pi_mode=last-layer"), parse_assignment("saflex.pi_refresh=3")])
     run_grid(configs, tmp_path, device="cpu", quiet=True)
     record = read_record(record_path(tmp_path, configs[0]))
     assert record["config"]["saflex"]["pi_mode"] == "last-layer"
@@ -63,14 +64,13 @@ def bench_json(path, plain=0.1, exact=0.25, batch=64):
 
 def test_estimate_is_epochs_times_steps_times_the_scaled_step_time(tmp_path):
     benchmark = json.loads(bench_json(tmp_path / "b.json").read_text())
-    plain, saflex = (build_configs("medmnist", "pathmnist", "randaug", on, "0", train={"epochs": 3},
-                                   saflex_settings={}) for on in (False, True))
+    plain, saflex = (build_configs("medmnist", "pathmnist", "randaug", on, "0", train={"epochs": 3}) for on in (False, True))
     estimate = estimate_grid(plain + saflex, benchmark)
     steps = math.ceil(89996 / 128)  # pathmnist's training split, batch 128
     assert estimate.hours[plain[0].run_name] == pytest.approx(3 * steps * 0.1 * 128 / 64 / 3600)
     assert estimate.hours[saflex[0].run_name] / estimate.hours[plain[0].run_name] == pytest.approx(2.5)
-    fast = build_configs("medmnist", "pathmnist", "randaug", True, "0", train={"epochs": 3},
-                         saflex_settings={"pi_mode": "last-layer"})
+    fast = expand(build_configs("medmnist", "pathmnist", "randaug", True, "0", train={"epochs": 3}),
+                  [parse_assignment("saflex.pi_mode=last-layer")])
     assert "no measured last-layer step" in estimate_grid(fast, benchmark).missing[fast[0].run_name]
 
 
@@ -107,12 +107,12 @@ def test_every_family_is_priced_from_the_backbone_that_stands_in_for_its_model()
     step = {"plain": {"step_s": 0.1}, "exact": {"step_s": 0.3}}
     benchmark = {"backbones": {name: {"batch_size": 64, "modes": step}
                                for name in ("mlp", "clip_vit_b16", "resnet50_224")}}
-    tabular = build_configs("tabular", "qsar", "cutmix", True, "0", train={"model": "mlp"}, saflex_settings={})
-    diffusion = build_configs("diffusion", "cub", "randaug", True, "0", train={}, saflex_settings={})
+    tabular = build_configs("tabular", "qsar", "cutmix", True, "0", train={"model": "mlp"})
+    diffusion = build_configs("diffusion", "cub", "randaug", True, "0", train={})
     flyp, zero_shot = (build_configs("flyp", "iwildcam", aug, False, "0", train={"epochs": epochs},
-                                     saflex_settings={}, options={"method": method})
+                                     options={"method": method})
                        for aug, method, epochs in (("randaug", "flyp", None), ("none", "zeroshot", 0)))
-    saint = build_configs("tabular", "qsar", "cutmix", True, "0", train={"model": "saint"}, saflex_settings={})
+    saint = build_configs("tabular", "qsar", "cutmix", True, "0", train={"model": "saint"})
     estimate = estimate_grid(tabular + diffusion + flyp + zero_shot + saint, benchmark)
     per_sample = 0.3 / 64
     qsar = tabular[0]  # 1055 rows, 65% for training

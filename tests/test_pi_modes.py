@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from saflex_cli.core import SaflexStep, extrapolate, refine, validation_gradient
+from saflex_cli.core import SaflexStep, extrapolate, refine
+from saflex_cli.pi import validation_gradient
 from saflex_cli.errors import SaflexError
 from saflex_cli.models.base import Classifier
 from saflex_cli.objectives import CrossEntropy

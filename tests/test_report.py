@@ -1,67 +1,139 @@
-"""The report's arithmetic and verdicts, on records whose numbers the test chooses."""
+"""The report's arithmetic, pooling and verdicts, on records whose numbers the test chooses."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
+import pytest
 
-from saflex_cli.config import RunConfig
+from saflex_cli.comparison import paired_gain, verdict
+from saflex_cli.config import RECORD_SCHEMA, RunConfig
+from saflex_cli.errors import SaflexError
 from saflex_cli.families.medmnist import defaults
 from saflex_cli.records import write_record
-from saflex_cli.report import upstream_row, write_report
+from saflex_cli.report import write_report
 
 
-def fake_record(out, aug, saflex, seed, acc, dataset="dermamnist"):
-    base = defaults(dataset)
-    config = RunConfig.from_dict({**base.to_dict(), "aug": aug, "seed": seed,
-                                  "saflex": {**base.to_dict()["saflex"], "enabled": saflex}})
+def fake_record(out, aug, refine, seed, acc, dataset="dermamnist", family_defaults=defaults, saflex_stats=None,
+                test_extra=None, **changes):
+    config = dataclasses.replace(family_defaults(dataset), aug=aug, refine=refine, seed=seed, **changes)
     entry = {"epoch": 1, "train_time_s": 2.0, "val": {"acc": 0.5}, "test": {"acc": acc}}
-    record = {"status": "completed", "schema": 1, "run_id": config.identity(), "config": config.to_dict(),
-              "epochs": [entry], "device": "cpu: test", "selections": {
-                  "best_val_acc": {"epoch": 1, "val": {"acc": 0.5}, "test": {"acc": acc}},
+    if saflex_stats:
+        entry["saflex"] = saflex_stats
+    test = {"acc": acc, **(test_extra or {})}
+    record = {"status": "completed", "schema": RECORD_SCHEMA, "run_id": config.identity(), "run_name": config.run_name,
+              "config": config.to_dict(), "epochs": [entry], "device": "cpu: test", "selections": {
+                  "best_val_acc": {"epoch": 1, "val": {"acc": 0.5}, "test": test},
                   "last": {"epoch": 1, "val": {"acc": 0.5}, "test": {"acc": acc - 0.1}}}}
     write_record(out, config, record)
+    return config
 
 
-def test_upstream_row_names():
-    assert upstream_row("SAflex (w/ RandAug)") == "RandAug"
-    assert upstream_row("FLYP+SAflex (w/ RandAug)") == "FLYP+RandAug"
-    assert upstream_row("Mixup") is None
+def line_of(table: str, start: str) -> str:
+    return next(line for line in table.splitlines() if line.startswith(start))
 
 
-def test_cells_verdicts_and_gain_signs(tmp_path):
+def test_cells_verdicts_and_paired_gains(tmp_path):
     # Paper, DermaMNIST: RandAug 73.71 ± 0.33, SAflex (w/ RandAug) 76.69 ± 0.33 (gain +2.98).
     for seed, acc in enumerate((0.7371, 0.7380, 0.7362)):
-        fake_record(tmp_path, "randaug", False, seed, acc)
+        fake_record(tmp_path, "randaug", "none", seed, acc)
     for seed, acc in enumerate((0.7000, 0.7010, 0.6990)):  # far below the paper, and a negative gain
-        fake_record(tmp_path, "randaug", True, seed, acc)
+        fake_record(tmp_path, "randaug", "saflex", seed, acc)
     csv_path, md_path = write_report(tmp_path, "medmnist")
     table = md_path.read_text()
-    randaug_row = next(line for line in table.splitlines() if line.startswith("| RandAug |"))
-    assert "73.71 ± 0.09 (3)" in randaug_row and "Δ +0.00 ✓" in randaug_row
-    saflex_row = next(line for line in table.splitlines() if line.startswith("| SAflex (w/ RandAug) |"))
+    assert "73.71 ± 0.09 (3)" in line_of(table, "| RandAug |") and "Δ +0.00 ✓" in line_of(table, "| RandAug |")
+    saflex_row = line_of(table, "| SAflex (w/ RandAug) |")
     assert "70.00 ± 0.10 (3)" in saflex_row and "Δ -6.69 ✗" in saflex_row
-    assert "dermamnist -3.71 (paper +2.98) ✗" in table
+    gain = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | RandAug |")
+    # Per-seed differences -3.71, -3.70, -3.72: an interval far below zero, the paper's sign differs.
+    assert "| 3 | -3.71 |" in gain and "below zero; sign differs ✗ with the paper's" in gain
     frame = pd.read_csv(csv_path)
     assert len(frame) == 6 and set(frame.seed) == {0, 1, 2}
     assert frame[frame.method == "RandAug"].paper_mean.unique().tolist() == [73.71]
 
 
-def test_selection_changes_the_numbers(tmp_path):
-    fake_record(tmp_path, "none", False, 0, 0.8)
+def test_settings_are_never_pooled_as_seeds(tmp_path):
+    """Two settings of one cell (another beta; other data) are rows of their own, n counts seeds."""
+    for seed in (0, 1):
+        fake_record(tmp_path, "randaug", "saflex", seed, 0.70)
+        fake_record(tmp_path, "randaug", "saflex", seed, 0.60, saflex=dataclasses.replace(defaults("x").saflex, beta=1.0))
+    fake_record(tmp_path, "randaug", "saflex", 0, 0.50, data_checksums=(("dermamnist.npz", "md5:aaa"),))
+    fake_record(tmp_path, "randaug", "saflex", 0, 0.40, data_checksums=(("dermamnist.npz", "md5:bbb"),))
+    _, md_path = write_report(tmp_path, "medmnist")
+    table = md_path.read_text()
+    assert "70.00 ± 0.00 (2)" in line_of(table, "| SAflex (w/ RandAug) [data unrecorded] |")
+    assert "60.00 ± 0.00 (2)" in line_of(table, "| SAflex (w/ RandAug) [beta=1.0] |")
+    assert "50.00 ± 0.00 (1)" in line_of(table, "| SAflex (w/ RandAug) [data dermamnist.npz aaa] |")
+    assert "40.00 ± 0.00 (1)" in line_of(table, "| SAflex (w/ RandAug) [data dermamnist.npz bbb] |")
+
+
+def test_a_sweep_row_pairs_with_the_upstream_run_of_its_own_training_settings(tmp_path):
+    for seed, (up, ours) in enumerate(((0.70, 0.72), (0.71, 0.73), (0.69, 0.71))):
+        fake_record(tmp_path, "randaug", "none", seed, up, epochs=5)
+        fake_record(tmp_path, "randaug", "saflex", seed, ours, epochs=5,
+                    saflex=dataclasses.replace(defaults("x").saflex, tau=0.1))
+        fake_record(tmp_path, "randaug", "none", seed, 0.10, epochs=7)  # other training settings: not its pair
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    gain = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) [epochs=5, tau=0.1] | RandAug [epochs=5] |")
+    assert "| 3 | +2.00 |" in gain and "above zero" in gain
+
+
+def test_interval_verdict_on_constructed_differences():
+    clear = paired_gain({0: 2.0, 1: 2.1, 2: 1.9}, {0: 1.0, 1: 1.0, 2: 1.0})
+    assert clear.low > 0 and verdict(clear, 0.5) == "above zero; sign agrees ✓ with the paper's"
+    noisy = paired_gain({0: 2.0, 1: 0.0, 2: 1.5}, {0: 1.0, 1: 1.0, 2: 1.0})
+    assert noisy.covers_zero and verdict(noisy, -0.5).startswith("not distinguishable from zero")
+    # t(0.975, 2) = 4.303: the half width of the interval of +1, -1, +0.5 around its mean.
+    assert noisy.high - noisy.mean == pytest.approx(4.3027 * noisy.std / 3 ** 0.5, rel=1e-4)
+    assert paired_gain({0: 1.0}, {1: 1.0}) is None and verdict(paired_gain({0: 1.0}, {0: 0.5}), None) == "one seed: no interval"
+
+
+def test_selection_changes_the_numbers_and_an_unknown_one_is_refused(tmp_path):
+    fake_record(tmp_path, "none", "none", 0, 0.8)
     _, best = write_report(tmp_path, "medmnist", selection="best_val_acc", name="best")
     _, last = write_report(tmp_path, "medmnist", selection="last", name="last")
     assert "80.00" in best.read_text() and "70.00" in last.read_text()
+    with pytest.raises(SaflexError, match="no such checkpoint.*have: best_val_acc, last"):
+        write_report(tmp_path, "medmnist", selection="best_val_auc")
+
+
+def test_an_unknown_dataset_filter_is_refused(tmp_path):
+    fake_record(tmp_path, "none", "none", 0, 0.8)
+    with pytest.raises(SaflexError, match="--dataset foo: no medmnist records.*with records: dermamnist"):
+        write_report(tmp_path, "medmnist", datasets={"dermamnist", "foo"})
 
 
 def test_dataset_outside_the_paper_has_no_paper_value(tmp_path):
-    fake_record(tmp_path, "none", False, 0, 0.9, dataset="pneumoniamnist")
+    fake_record(tmp_path, "none", "none", 0, 0.9, dataset="pneumoniamnist")
     _, md = write_report(tmp_path, "medmnist")
     assert "90.00 ± 0.00 (1) · paper —" in md.read_text()
 
 
+def test_a_one_class_classifier_is_flagged(tmp_path):
+    fake_record(tmp_path, "none", "none", 0, 0.625, test_extra={"top_prediction_share": 1.0})
+    fake_record(tmp_path, "randaug", "none", 0, 0.70, test_extra={"top_prediction_share": 0.7})
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    assert "(1) ⚠" in line_of(table, "| No Aug |") and "⚠" not in line_of(table, "| RandAug |")
+    assert "a degenerate classifier" in table
+
+
+def test_lp_a3_is_shown_as_a_reference_row(tmp_path):
+    fake_record(tmp_path, "none", "none", 0, 0.76)
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    assert "| LP-A3 (paper Table 8; not trained here) | paper 76.22 ± 0.27 | — |" in table
+
+
+def test_decisions_table_reports_saflex_statistics(tmp_path):
+    stats = {"kept_fraction": 0.9, "changed_fraction": 0.4, "relabelled_among_correct": 0.3, "pi_margin": 12.5}
+    fake_record(tmp_path, "randaug", "saflex", 0, 0.7, saflex_stats=stats)
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    row = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | 1 |")
+    assert "| 90.0% | 40.0% | 30.0% | 12.50 |" in row
+
+
 def test_incomplete_or_torn_records_are_ignored(tmp_path):
-    fake_record(tmp_path, "none", False, 0, 0.9)
+    fake_record(tmp_path, "none", "none", 0, 0.9)
     folder = tmp_path / "runs" / "medmnist"
     (folder / "torn.json").write_text('{"status": "compl')
     failure = {"status": "failed", "run_name": "x_seed3", "reason": "the training loss became NaN/inf",
@@ -70,3 +142,13 @@ def test_incomplete_or_torn_records_are_ignored(tmp_path):
     csv_path, md_path = write_report(tmp_path, "medmnist")
     assert len(pd.read_csv(csv_path)) == 1
     assert "- `x_seed3`: the training loss became NaN/inf (epoch 2, step 7)" in md_path.read_text()
+
+
+def test_records_of_an_older_schema_are_listed_not_read(tmp_path):
+    fake_record(tmp_path, "none", "none", 0, 0.9)
+    old = RunConfig.from_dict(defaults("dermamnist").to_dict()).to_dict()
+    old["saflex"]["enabled"] = False  # schema 1 had this field
+    record = {"status": "completed", "schema": 1, "run_name": "old_seed0", "config": old, "epochs": []}
+    (tmp_path / "runs" / "medmnist" / "old_seed0_x.json").write_text(json.dumps(record))
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    assert "1 record(s) of another record schema are not read (e.g. old_seed0)" in table

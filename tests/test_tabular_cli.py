@@ -36,7 +36,7 @@ def test_cli_trains_both_models_and_report_renders(tiny_csv, tmp_path):
     assert result.exit_code == 0, result.output + repr(result.exception)
     records = [json.loads(p.read_text()) for p in sorted((out / "runs" / "tabular").glob("*.json"))]
     assert len(records) == 6  # 2 models x (No Aug, CutMix, SAflex w/ CutMix)
-    saflex_runs = [r for r in records if r["config"]["saflex"]["enabled"]]
+    saflex_runs = [r for r in records if r["config"]["refine"] == "saflex"]
     assert all(r["config"]["saflex"]["beta"] == 1.0 and "saflex" in r["epochs"][0] for r in saflex_runs)
     assert all(r["data"]["evaluation"]["batch_size"] == 16 and r["data"]["categorical"] == ["city"] for r in records)
     assert {dict(r["config"]["options"])["aug_kwargs"]["prob"] for r in records} == {0.5}
@@ -49,17 +49,17 @@ def test_cli_trains_both_models_and_report_renders(tiny_csv, tmp_path):
 
 
 def test_cells_use_paper_labels_and_metric():
-    record = {"config": {"aug": "cutmix", "saflex": {"enabled": True}, "model": "saint", "dataset": "qsar"},
+    record = {"config": {"aug": "cutmix", "refine": "saflex", "model": "saint", "dataset": "qsar"},
               "data": {"classes": ["NRB", "RB"]},
               "selections": {"best_val_acc": {"test": {"acc": 0.8, "auc": 0.9}}}}
     cell, = cells(record, "best_val_acc")
     assert (cell.method, cell.model, cell.column, cell.value) == ("SAflex (w/ CutMix)", "SAINT", "qsar", 90.0)
-    assert paper_value(RECIPE.table, cell.method, cell.model, cell.column) == (98.59, 0.21)
+    assert paper_value(RECIPE.tables, cell.method, cell.model, cell.column) == (98.59, 0.21)
     record["data"]["classes"] = [str(k) for k in range(10)]
-    record["config"].update(model="mlp", dataset="volkert", saflex={"enabled": False}, aug="none")
+    record["config"].update(model="mlp", dataset="volkert", refine="none", aug="none")
     cell, = cells(record, "best_val_acc")
     assert (cell.method, cell.model, cell.value) == ("No Aug", "MLP", 80.0)  # accuracy for multiclass
-    assert paper_value(RECIPE.table, cell.method, cell.model, cell.column) is not None
+    assert paper_value(RECIPE.tables, cell.method, cell.model, cell.column) is not None
 
 
 def test_bad_input_is_one_line_and_exit_2(tiny_csv, tmp_path, monkeypatch, capsys):

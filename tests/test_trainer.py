@@ -19,7 +19,7 @@ def demo_config(**changes) -> RunConfig:
 
 
 def saflex_on(config: RunConfig) -> RunConfig:
-    return dataclasses.replace(config, saflex=dataclasses.replace(config.saflex, enabled=True))
+    return dataclasses.replace(config, refine="saflex")
 
 
 def test_upstream_only_uses_uniform_weights_and_upstream_labels(monkeypatch):

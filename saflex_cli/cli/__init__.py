@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from ..errors import SaflexError
+from .config import config_app
 from .data import data_app
 from .demo import demo
 from .diffusion import diffusion
@@ -27,6 +28,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 for command in (medmnist, tabular, flyp, diffusion, generate, report, demo):
     app.command()(command)
 app.add_typer(data_app, name="data")
+app.add_typer(config_app, name="config")
 
 
 @app.callback()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..config import RunConfig, override
+from ..config import REFINE_READS, RunConfig, override
 from ..errors import SaflexError
 from ..estimate import default_benchmark, estimate_grid, load_benchmark
 from ..families.base import Recipe
@@ -16,6 +16,9 @@ from ..grid import GridOptions, busy_note, grid_problems, run_grid
 from ..records import record_status
 from ..registry import FAMILIES
 from ..report import write_report
+from ..files import writable_folder
+from ..fingerprint import with_data_checksums
+from ..pi import pi_estimator
 from ..runtime import pick_device
 
 console = Console(stderr=True)
@@ -30,29 +33,48 @@ def parse_list(text: str, what: str) -> list[str]:
 
 def parse_seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in parse_list(text, "--seeds")]
+        seeds = [int(s) for s in parse_list(text, "--seeds")]
     except ValueError:
         raise SaflexError(f"--seeds must be a comma list of integers, got {text!r}") from None
+    if any(seed < 0 for seed in seeds):
+        raise SaflexError(f"--seeds must be integers >= 0 (numpy seeds are unsigned), got {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise SaflexError(f"--seeds lists a seed twice ({text!r}): each seed is one run")
+    return seeds
 
 
-def methods(recipe: Recipe, augs: str, saflex: bool) -> list[tuple[str, bool]]:
-    """(augmenter, saflex) pairs: 'all' gives every row of the paper's table."""
+def parse_refiners(refine: str | None, saflex: bool) -> list[str]:
+    """--refine's comma list (or 'saflex' for --saflex; 'none', the upstream row, by default)."""
+    if refine is None:
+        return ["saflex" if saflex else "none"]
+    chosen = parse_list(refine, "--refine")
+    if saflex and "saflex" not in chosen:
+        chosen.append("saflex")
+    unknown = [r for r in chosen if r not in REFINE_READS]
+    if unknown:
+        raise SaflexError(f"unknown --refine {', '.join(unknown)}; choose from: {', '.join(REFINE_READS)}")
+    return list(dict.fromkeys(chosen))
+
+
+def methods(recipe: Recipe, augs: str, refiners: list[str], *, table_rows: bool) -> list[tuple[str, str]]:
+    """(augmenter, refinement) pairs. `--aug all` gives every row of the paper's table (No Aug, and
+    each upstream with and without SAflex), or with --refine each upstream under each listed method."""
     if augs == "all":
         upstream = [a for a in recipe.augmenters if a != "none"]
-        return ([("none", False)] if "none" in recipe.augmenters else []) + \
-            [(a, s) for a in upstream for s in (False, True)]
+        rows = ["none", "saflex"] if table_rows else refiners
+        return ([("none", "none")] if "none" in recipe.augmenters else []) + [(a, r) for a in upstream for r in rows]
     chosen = parse_list(augs, "--aug")
+    known = recipe.augmenters + recipe.extra_augmenters
     for aug in chosen:
-        if aug not in recipe.augmenters:
-            raise SaflexError(f"unknown augmenter {aug!r} for {recipe.name}; choose from: {', '.join(recipe.augmenters)}, all")
-    if saflex and "none" in chosen:
-        raise SaflexError("SAflex refines augmented samples: --saflex needs an upstream augmenter, not --aug none")
-    return [(aug, saflex) for aug in chosen]
+        if aug not in known:
+            raise SaflexError(f"unknown augmenter {aug!r} for {recipe.name}; choose from: {', '.join(known)}, all")
+    if "none" in chosen and any(r != "none" for r in refiners):
+        raise SaflexError("--saflex / --refine refine augmented samples: they need an upstream augmenter, not --aug none")
+    return [(aug, refine) for aug in chosen for refine in refiners]
 
 
 def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: str, *, train: dict,
-                  saflex_settings: dict | None = None, optim_settings: dict | None = None, options: dict | None = None,
-                  known_datasets=None) -> list[RunConfig]:
+                  refine: str | None = None, options: dict | None = None, known_datasets=None) -> list[RunConfig]:
     """Every (dataset, method, seed) run of a command; unset (None) settings keep the recipe's."""
     recipe = FAMILIES.get(family)
     names = list(recipe.datasets) if datasets == "all" else parse_list(datasets, "--dataset")
@@ -60,17 +82,15 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
         unknown = [n for n in names if n not in known_datasets]
         if unknown:
             raise SaflexError(f"unknown {family} dataset(s) {', '.join(unknown)}; choose from: {', '.join(known_datasets)}, all")
+    pairs = methods(recipe, augs, parse_refiners(refine, saflex), table_rows=refine is None)
     configs = []
     for dataset in names:
-        base = recipe.defaults(dataset)
-        base = override(base, **train)
-        base = dataclasses.replace(base, saflex=override(base.saflex, **(saflex_settings or {})),
-                                   optim=override(base.optim, **(optim_settings or {})),
-                                   options=tuple({**dict(base.options), **{k: v for k, v in (options or {}).items() if v is not None}}.items()))
-        for aug, use_saflex in methods(recipe, augs, saflex):
+        base = override(recipe.defaults(dataset), **train)
+        base = dataclasses.replace(base, options=tuple({**dict(base.options),
+                                                        **{k: v for k, v in (options or {}).items() if v is not None}}.items()))
+        for aug, method in pairs:
             for seed in parse_seeds(seeds):
-                configs.append(dataclasses.replace(base, aug=aug, seed=seed,
-                                                   saflex=dataclasses.replace(base.saflex, enabled=use_saflex)))
+                configs.append(dataclasses.replace(base, aug=aug, seed=seed, refine=method))
     return configs
 
 
@@ -96,18 +116,33 @@ def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throu
         console.print(f"  [dim]{reason}[/dim]")
 
 
-def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool, dry_run: bool,
-            options: GridOptions = GridOptions(), executor: str = "local", throughput: Path | None = None) -> None:
+def check_runs(configs: list[RunConfig], out: Path, device: str | None) -> None:
+    """Refuse, before anything is written, what would fail later: an unusable --out or --device,
+    an unknown Pi mode."""
     if not configs:
         raise SaflexError("no runs to do")
+    pick_device(device)
+    writable_folder(Path(out))
+    for config in configs:
+        if config.uses_saflex:
+            pi_estimator(config.saflex.pi_mode)
+
+
+def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool, dry_run: bool,
+            options: GridOptions = GridOptions(), executor: str = "local",
+            throughput: Path | None = None) -> list[RunConfig] | None:
+    """Run the grid (or list it: --dry-run) and write the report; the configs run, with their data
+    checksums (None for a dry run or a submitted SLURM job)."""
+    check_runs(configs, out, device)
+    configs = with_data_checksums(configs, fetch=not dry_run)
     console.print(f"[bold]{configs[0].family}[/bold]: {len(configs)} run(s); recipe of the first:")
     console.print(configs[0].to_dict(), highlight=False)
     if dry_run:
         print_dry_run(configs, out, device, throughput)
-        return
+        return None
     if executor == "slurm":  # days of work: submit and return; `saflex report` once the array job is done
         submit_grid(configs, out, executor, device=device, options=options, wait=False)
-        return
+        return None
     if executor == "local":
         outcome = run_grid(configs, out, device=device, quiet=quiet, options=options)
     else:
@@ -121,3 +156,4 @@ def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool
         console.print(f"[yellow]{busy_note(outcome)}[/yellow]")
     if grid_problems(outcome):
         raise SaflexError(grid_problems(outcome))
+    return configs

@@ -1,16 +1,29 @@
-"""`saflex demo`: the offline proof that SAflex does something (a few minutes on 2 CPU cores)."""
+"""`saflex demo`: the offline proof that SAflex does something (a few minutes on 2 CPU cores).
+
+The demo is a family like the others (digits, an MLP, an upstream augmenter that shifts 60% of the
+augmented labels), so it takes every shared flag: sweeps, --set, --refine, --workers.
+"""
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..demo import run_demo
-from ..grid import GridOptions
+from ..demo import print_summary, summarise
 from . import options as opt
-from .common import parse_seeds
+from .common import build_configs
+from .shared import RunFlags, family_command
 
 
-def demo(seeds: opt.Seeds = "0,1,2", epochs: opt.Epochs = None, out: opt.Out = Path("results/demo"),
-         quiet: opt.Quiet = False, retry_failed: opt.RetryFailed = False, force: opt.Force = False,
-         workers: opt.Workers = 1, checkpoint_every: opt.CheckpointEvery = 0) -> None:
-    """Digits + MLP + an augmenter that shifts 60% of labels: no aug vs upstream-only vs SAflex."""
-    run_demo(parse_seeds(seeds), out, quiet, epochs, GridOptions(retry_failed, force, checkpoint_every, workers))
+@family_command
+def demo(
+    aug: opt.Augs = "all",
+    saflex: opt.Saflex = False,
+    refine: opt.Refine = None,
+    seeds: opt.Seeds = "0,1,2",
+    epochs: opt.Epochs = None,
+    run: RunFlags = None,
+) -> None:
+    """Digits + MLP + an augmenter that shifts 60% of labels: no aug vs upstream-only vs SAflex.
+
+    Example: saflex demo --seeds 0,1,2 --beta 0,inf
+    """
+    configs = run.execute(build_configs("demo", "digits", aug, saflex, seeds, refine=refine, train={"epochs": epochs}))
+    if configs:
+        print_summary(summarise(configs, run.out))

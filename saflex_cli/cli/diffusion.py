@@ -22,6 +22,7 @@ def diffusion(
     pool_label: Annotated[Optional[str], typer.Option("--pool-label", help="Table row of the pool, e.g. 'Img2Img (w/ finetune)' (default from its method).")] = None,
     real_extra: Annotated[bool, typer.Option("--real-extra", help="Reference run: real + the real extra images (with --aug none).")] = False,
     saflex: opt.Saflex = False,
+    refine: opt.Refine = None,
     seeds: opt.Seeds = "0,1,2",
     epochs: opt.Epochs = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper) or tiny_resnet (smoke tests).")] = None,
@@ -37,7 +38,7 @@ def diffusion(
         raise SaflexError("--aug pool (and --aug all) needs --pool DIR: a generated pool folder {root}/{method}/{dataset}")
     chosen = pool_options(pool, tuple(parse_list(prompts, "--prompts")) if prompts else None, pool_label) if uses_pool else {}
     configs = build_configs(
-        "diffusion", dataset, aug, saflex, seeds, known_datasets=tuple(COLUMNS),
+        "diffusion", dataset, aug, saflex, seeds, refine=refine, known_datasets=tuple(COLUMNS),
         train={"epochs": epochs, "data_root": str(data_root), "model": model},
         options={"pretrained": pretrained, "image_size": image_size, "loader_workers": loader_workers,
                  "real_extra": real_extra or None, **chosen})

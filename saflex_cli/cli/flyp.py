@@ -23,6 +23,7 @@ def flyp(
     method: Method = "flyp",
     aug: opt.Augs = "none",
     saflex: opt.Saflex = False,
+    refine: opt.Refine = None,
     seeds: opt.Seeds = "0,1,2",
     epochs: Epochs = None,
     pretrained: Pretrained = None,
@@ -39,10 +40,10 @@ def flyp(
     configs = []
     for name in chosen:
         trains = name == "flyp"  # the baselines run without upstream augmentation, as in Table 4
-        if not trains and method != "all" and (aug != "none" or saflex):
-            raise SaflexError(f"--method {name} runs without augmentation: drop --aug and --saflex")
+        if not trains and method != "all" and (aug != "none" or saflex or refine):
+            raise SaflexError(f"--method {name} runs without augmentation: drop --aug, --saflex and --refine")
         configs += build_configs(
-            "flyp", "iwildcam", aug if trains else "none", saflex and trains, seeds,
+            "flyp", "iwildcam", aug if trains else "none", saflex and trains, seeds, refine=refine if trains else None,
             train={"epochs": 0 if name == "zeroshot" else epochs, "data_root": str(data_root), "model": model},
             options={"method": name, "pretrained": pretrained, "loader_workers": loader_workers})
     run.execute(configs)

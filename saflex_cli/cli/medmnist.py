@@ -17,6 +17,7 @@ def medmnist(
     dataset: opt.Datasets = "pathmnist",
     aug: opt.Augs = "randaug",
     saflex: opt.Saflex = False,
+    refine: opt.Refine = None,
     seeds: opt.Seeds = "0,1,2",
     epochs: opt.Epochs = None,
     as_rgb: Annotated[bool, typer.Option("--as-rgb/--gray", help="Grayscale sets as 3 channels (MedMNIST v2 paper) or 1 (its script).")] = True,
@@ -26,7 +27,7 @@ def medmnist(
 ) -> None:
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""
     configs = build_configs(
-        "medmnist", dataset, aug, saflex, seeds, known_datasets=flags_2d(),
+        "medmnist", dataset, aug, saflex, seeds, refine=refine, known_datasets=flags_2d(),
         train={"epochs": epochs, "data_root": str(data_root)},
         options={"as_rgb": as_rgb, "skip_md5": skip_md5})
     run.execute(configs)

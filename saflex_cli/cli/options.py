@@ -1,4 +1,9 @@
-"""Options shared by the family commands, as Annotated aliases. None means 'recipe default'."""
+"""Options shared by the commands, as Annotated aliases, grouped into help panels.
+
+None means 'recipe default'. The training and SAflex settings are text so that each takes a comma
+list (a sweep: the runs are the cross product of every swept setting); settings.py parses them
+against the config dataclasses, which hold the allowed values of every enumerated one.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,27 +11,66 @@ from typing import Annotated, Optional
 
 import typer
 
-Datasets = Annotated[str, typer.Option("--dataset", help="A dataset name, a comma list, or 'all' (the paper's table columns).")]
-Augs = Annotated[str, typer.Option("--aug", help="Upstream augmenter(s), comma list; 'all' runs every row of the paper's table.")]
-Saflex = Annotated[bool, typer.Option("--saflex/--no-saflex", help="Refine the augmented samples with SAflex.")]
-Seeds = Annotated[str, typer.Option("--seeds", help="Comma list of seeds, e.g. 0,1,2.")]
-Epochs = Annotated[Optional[int], typer.Option(min=1, help="Training epochs (recipe default if unset).")]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", min=2, help="Training batch size.")]
-Lr = Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Learning rate.")]
-Beta = Annotated[Optional[float], typer.Option(help="SAflex beta: bonus for keeping the upstream label.")]
-Tau = Annotated[Optional[float], typer.Option(min=1e-8, help="SAflex Gumbel-softmax temperature (> 0).")]
-ValBatchSize = Annotated[Optional[int], typer.Option("--val-batch-size", min=1, help="SAflex validation batch size.")]
-PiMode = Annotated[Optional[str], typer.Option("--pi-mode", help="SAflex Pi: 'exact' (every parameter, one JVP) or 'last-layer' (final linear layer, closed form; cheaper).")]
-PiRefresh = Annotated[Optional[int], typer.Option("--pi-refresh", min=1, help="Recompute SAflex's validation gradient every K steps, reuse it in between (default 1).")]
-DataRoot = Annotated[Path, typer.Option("--data-root", help="Folder holding (or receiving) the dataset files.")]
-Out = Annotated[Path, typer.Option("--out", help="Results folder: run records go to OUT/runs/, tables to OUT/.")]
-Device = Annotated[Optional[str], typer.Option(help="Torch device (default: cuda if present, else cpu).")]
-Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="List the runs (which are recorded) and their estimated device-hours, without training.")]
-RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Rerun runs whose record says failed (NaN, out of memory).")]
-Force = Annotated[bool, typer.Option("--force", help="Move records of the same cells made with another config to OUT/superseded/.")]
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the grid on this machine (one per GPU when there are several).")]
-CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", min=0, help="Also checkpoint every N steps (0: at epoch ends only).")]
-Executor = Annotated[str, typer.Option("--executor", help="local (this machine), or slurm / submitit-local: one array job through submitit.")]
-LoaderWorkers = Annotated[Optional[int], typer.Option("--loader-workers", min=0, help="Image-decoding worker processes of the data loader.")]
-Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: benchmarks/results/overhead-<device>.json if present.")]
+from ..config import CHOICES, REFINE_READS
+
+DATA, METHOD, TRAINING, SAFLEX, SETTINGS, EXECUTION = "Data", "Method", "Training", "SAflex", "Settings", "Execution"
+
+
+def _choices(name: str) -> str:
+    values = CHOICES[name]
+    return f"{values[0]} (default) | " + " | ".join(values[1:])
+
+
+def _sweep(flag: str, help_text: str, panel: str):
+    return Annotated[Optional[str], typer.Option(flag, help=f"{help_text} Comma list to sweep.", rich_help_panel=panel)]
+
+
+Datasets = Annotated[str, typer.Option("--dataset", help="A dataset name, a comma list, or 'all' (the paper's table columns).", rich_help_panel=DATA)]
+DataRoot = Annotated[Path, typer.Option("--data-root", help="Folder holding (or receiving) the dataset files.", rich_help_panel=DATA)]
+LoaderWorkers = Annotated[Optional[int], typer.Option("--loader-workers", min=0, help="Image-decoding worker processes of the data loader.", rich_help_panel=DATA)]
+
+Augs = Annotated[str, typer.Option("--aug", help="Upstream augmenter(s), comma list; 'all' runs every row of the paper's table.", rich_help_panel=METHOD)]
+Saflex = Annotated[bool, typer.Option("--saflex/--no-saflex", help="Refine the augmented samples with SAflex (same as --refine saflex).", rich_help_panel=METHOD)]
+Refine = Annotated[Optional[str], typer.Option(
+    "--refine", help=f"What the step does with the augmented batch, comma list: {' | '.join(REFINE_READS)} "
+                     f"(none: upstream labels, uniform weights; with --aug all: each upstream under each).",
+    rich_help_panel=METHOD)]
+Seeds = Annotated[str, typer.Option("--seeds", help="Comma list of seeds (integers >= 0), e.g. 0,1,2.", rich_help_panel=METHOD)]
+
+Epochs = Annotated[Optional[int], typer.Option(min=1, help="Training epochs (recipe default if unset).", rich_help_panel=TRAINING)]
+BatchSize = _sweep("--batch-size", "Training batch size.", TRAINING)
+Lr = _sweep("--lr", "Learning rate.", TRAINING)
+TrainMode = _sweep("--train-mode", f"Each step trains on {_choices('train_mode')}: the clean + augmented batch (Eq. 3), or the augmented batch alone.", TRAINING)
+SelectionHoldout = _sweep("--selection-holdout", "Share of the validation split kept for checkpoint selection only (SAflex never sees it; default 0).", TRAINING)
+Precision = _sweep("--precision", f"Numerics: {_choices('precision')} (auto: bf16 autocast on CUDA, fp32 on the CPU; fp16 with a grad scaler).", TRAINING)
+Deterministic = Annotated[bool, typer.Option("--deterministic", help="torch's deterministic algorithms and cuDNN settings (recorded).", rich_help_panel=TRAINING)]
+
+Beta = _sweep("--beta", "SAflex beta: bonus for keeping the upstream label; inf keeps it (learning-to-reweight's sign rule).", SAFLEX)
+Tau = _sweep("--tau", "SAflex Gumbel-softmax temperature (> 0).", SAFLEX)
+ValBatchSize = _sweep("--val-batch-size", "Validation batch of SAflex's gradient g.", SAFLEX)
+ValData = _sweep("--val-data", f"g from {_choices('val_data')}: a fresh validation batch each step, or the whole (small) validation split.", SAFLEX)
+PiMode = _sweep("--pi-mode", "Pi over: exact (default; every parameter, one JVP) | last-layer (final linear layer, closed form).", SAFLEX)
+PiRefresh = _sweep("--pi-refresh", "Recompute g every K steps, reuse it in between (default 1).", SAFLEX)
+PiForward = _sweep("--pi-forward", f"Exact Pi through {_choices('pi_forward')}: the forward the step differentiates, or the augmented batch alone.", SAFLEX)
+NetworkMode = _sweep("--network-mode", f"Network mode of the validation pass and the JVP: {_choices('network_mode')}.", SAFLEX)
+PiScale = _sweep("--pi-scale", f"Pi {_choices('pi_scale')}: raw, or divided per batch by its RMS (an ablation, not the paper's).", SAFLEX)
+PiParams = _sweep("--pi-params", f"Parameters Pi is taken over: {_choices('pi_params')}.", SAFLEX)
+Direction = _sweep("--direction", f"Step Pi describes: {_choices('direction')} (-g as Theorem 1, or the optimiser's preconditioned step; an extension).", SAFLEX)
+
+Set = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="KEY=VALUE over any setting (repeatable; dotted: optim.weight_decay=5e-4, aug.alpha=0.4, "
+                  "options.dropout=0.2); KEY=V1,V2 sweeps; tuples in brackets: optim.milestones=[0.5,0.75].",
+    rich_help_panel=SETTINGS)]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML or YAML file of settings (tables are dotted keys; a list sweeps); flags override it.", rich_help_panel=SETTINGS)]
+
+Out = Annotated[Path, typer.Option("--out", help="Results folder: run records go to OUT/runs/, tables to OUT/.", rich_help_panel=EXECUTION)]
+Device = Annotated[Optional[str], typer.Option(help="Torch device: cpu, cuda, cuda:N (default: cuda if present, else cpu).", rich_help_panel=EXECUTION)]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars or per-epoch lines.", rich_help_panel=EXECUTION)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="List the runs (which are recorded) and their estimated device-hours, without training.", rich_help_panel=EXECUTION)]
+RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Rerun runs whose record says failed (NaN, out of memory).", rich_help_panel=EXECUTION)]
+Force = Annotated[bool, typer.Option("--force", help="Move stale records (same settings, other data or record schema) to OUT/superseded/.", rich_help_panel=EXECUTION)]
+Workers = Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the grid on this machine (one per GPU when there are several).", rich_help_panel=EXECUTION)]
+CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", min=0, help="Also checkpoint every N steps (0: at epoch ends only).", rich_help_panel=EXECUTION)]
+Executor = Annotated[str, typer.Option("--executor", help="local (default; this machine) | slurm | submitit-local: one array job through submitit.", rich_help_panel=EXECUTION)]
+Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: the one measured on this device type, if any.", rich_help_panel=EXECUTION)]
+ShowConfig = Annotated[bool, typer.Option("--show-config", hidden=True, help="Print the resolved configs and stop (saflex config show).")]

@@ -17,7 +17,7 @@ from .common import parse_list
 def report(
     out: opt.Out = Path("results"),
     family: Annotated[Optional[str], typer.Option(help="One family (default: every family with records).")] = None,
-    selection: Annotated[Optional[str], typer.Option(help="Checkpoint: last, best_val_acc, best_val_auc, ... (default: the family's).")] = None,
+    selection: Annotated[Optional[str], typer.Option(help="Checkpoint: last | best_val_acc | best_val_auc | best_val_macro_f1 (which exist depends on the family; default: the family's).")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Only these datasets (comma list).")] = None,
     name: Annotated[Optional[str], typer.Option(help="File stem of the tables (default: the family name).")] = None,
 ) -> None:

@@ -2,43 +2,52 @@
 
 A family command declares only its own flags and receives the shared ones as one `run: RunFlags`
 argument; the decorator extends the signature Typer reads, so `--help` lists them all. The
-training settings among them (batch size, lr, SAflex's beta, tau and validation batch) override
-the recipe's defaults of every run the command builds, as the Pi settings do for its SAflex runs;
---epochs stays with each command (FLYP's zero-shot runs fix it at 0).
+training and SAflex settings among them, `--set KEY=VALUES` and `--config FILE` are settings
+(settings.py): each may be a comma list, and the command's runs are the cross product of every
+swept setting. --epochs stays with each command (FLYP's zero-shot runs fix it at 0).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import inspect
+import json
 from pathlib import Path
 
-from ..config import RunConfig, override
-from ..core import pi_estimator
+from ..config import RunConfig
 from ..grid import GridOptions
+from ..settings import Setting, expand, parse_assignment, read_config_file, split_top_level
 from . import options as opt
-from .common import execute
+from .common import console, execute
 
-# name, Annotated option, default: the order `--help` shows them in, after the command's own.
-SHARED = (
-    ("batch_size", opt.BatchSize, None), ("lr", opt.Lr, None), ("beta", opt.Beta, None), ("tau", opt.Tau, None),
-    ("val_batch_size", opt.ValBatchSize, None), ("pi_mode", opt.PiMode, None), ("pi_refresh", opt.PiRefresh, None),
+# Flag -> the setting it sets, in the order `--help` shows them (after the command's own flags).
+SETTING_FLAGS = (
+    ("batch_size", opt.BatchSize, "batch_size"), ("lr", opt.Lr, "optim.lr"),
+    ("train_mode", opt.TrainMode, "train_mode"), ("selection_holdout", opt.SelectionHoldout, "selection_holdout"),
+    ("precision", opt.Precision, "precision"),
+    ("beta", opt.Beta, "saflex.beta"), ("tau", opt.Tau, "saflex.tau"),
+    ("val_batch_size", opt.ValBatchSize, "saflex.val_batch_size"), ("val_data", opt.ValData, "saflex.val_data"),
+    ("pi_mode", opt.PiMode, "saflex.pi_mode"), ("pi_refresh", opt.PiRefresh, "saflex.pi_refresh"),
+    ("pi_forward", opt.PiForward, "saflex.pi_forward"), ("network_mode", opt.NetworkMode, "saflex.network_mode"),
+    ("pi_scale", opt.PiScale, "saflex.pi_scale"), ("pi_params", opt.PiParams, "saflex.pi_params"),
+    ("direction", opt.Direction, "saflex.direction"),
+)
+OTHER_FLAGS = (
+    ("deterministic", opt.Deterministic, False), ("set", opt.Set, None), ("config", opt.ConfigFile, None),
     ("out", opt.Out, Path("results")), ("device", opt.Device, None), ("quiet", opt.Quiet, False),
     ("dry_run", opt.DryRun, False), ("throughput", opt.Throughput, None),
     ("retry_failed", opt.RetryFailed, False), ("force", opt.Force, False), ("workers", opt.Workers, 1),
     ("checkpoint_every", opt.CheckpointEvery, 0), ("executor", opt.Executor, "local"),
+    ("show_config", opt.ShowConfig, False),
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class RunFlags:
-    batch_size: int | None
-    lr: float | None
-    beta: float | None
-    tau: float | None
-    val_batch_size: int | None
-    pi_mode: str | None
-    pi_refresh: int | None
+    settings: dict  # flag name -> its text (None: not given)
+    deterministic: bool
+    set: list | None
+    config: Path | None
     out: Path
     device: str | None
     quiet: bool
@@ -49,32 +58,51 @@ class RunFlags:
     workers: int
     checkpoint_every: int
     executor: str
+    show_config: bool
 
-    def execute(self, configs: list[RunConfig]) -> None:
-        """Apply the training settings to every run and the Pi settings to the SAflex runs (the others'
-        identity stays), then run the grid."""
-        if self.pi_mode is not None:
-            pi_estimator(self.pi_mode)  # an unknown --pi-mode fails here, before any run
-        configs = [dataclasses.replace(override(c, batch_size=self.batch_size), optim=override(c.optim, lr=self.lr),
-                                       saflex=override(c.saflex, beta=self.beta, tau=self.tau,
-                                                       val_batch_size=self.val_batch_size))
-                   for c in configs]
-        configs = [dataclasses.replace(c, saflex=override(c.saflex, pi_mode=self.pi_mode, pi_refresh=self.pi_refresh))
-                   if c.saflex.enabled else c for c in configs]
+    def setting_list(self) -> list[Setting]:
+        """--config's settings, then the flags' and --set's (a key in both a flag and --set is refused;
+        a flag or --set overrides --config)."""
+        given = [Setting(key, tuple(split_top_level(self.settings[name])), f"--{name.replace('_', '-')}")
+                 for name, _, key in SETTING_FLAGS if self.settings.get(name) is not None]
+        given += [parse_assignment(text) for text in self.set or ()]
+        if self.deterministic:
+            given.append(Setting("deterministic", (True,), "--deterministic"))
+        from_file = read_config_file(self.config) if self.config else []
+        overridden = {s.key for s in given}
+        return [s for s in from_file if s.key not in overridden] + given
+
+    def execute(self, configs: list[RunConfig]) -> list[RunConfig] | None:
+        """Apply every setting (sweeps expand), then run the grid (the configs run: see common.execute),
+        or print the configs (--show-config)."""
+        configs = expand(configs, self.setting_list())
+        if self.show_config:
+            show(configs)
+            return None
         options = GridOptions(self.retry_failed, self.force, self.checkpoint_every, self.workers)
-        execute(configs, self.out, self.device, self.quiet, self.dry_run, options, self.executor, self.throughput)
+        return execute(configs, self.out, self.device, self.quiet, self.dry_run, options, self.executor,
+                       self.throughput)
+
+
+def show(configs: list[RunConfig]) -> None:
+    """The resolved configs as one JSON list, with their run names: what would run, without running."""
+    print(json.dumps([{"run_name": c.run_name, "config": c.to_dict()} for c in configs], indent=1))
+    console.print(f"{len(configs)} run(s)", highlight=False)
 
 
 def family_command(command):
     """Give `command(..., run: RunFlags)` the shared flags of every family command."""
     signature = inspect.signature(command, eval_str=True)  # Typer reads a __signature__ as it stands
     own = [p for p in signature.parameters.values() if p.name != "run"]
-    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-              for name, annotation, default in SHARED]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+              for name, annotation, _ in SETTING_FLAGS]
+    shared += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+               for name, annotation, default in OTHER_FLAGS]
 
     @functools.wraps(command)
     def with_shared_flags(**kwargs):
-        run = RunFlags(**{name: kwargs.pop(name) for name, _, _ in SHARED})
+        settings = {name: kwargs.pop(name) for name, _, _ in SETTING_FLAGS}
+        run = RunFlags(settings, **{name: kwargs.pop(name) for name, _, _ in OTHER_FLAGS})
         return command(**kwargs, run=run)
 
     with_shared_flags.__signature__ = signature.replace(parameters=own + shared)

@@ -20,6 +20,7 @@ def tabular(
     dataset: opt.Datasets = "qsar",
     aug: opt.Augs = "cutmix",
     saflex: opt.Saflex = False,
+    refine: opt.Refine = None,
     seeds: opt.Seeds = "0,1,2",
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Your own table (CSV); replaces --dataset.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", help="With --csv: the column to predict.")] = None,
@@ -49,7 +50,7 @@ def tabular(
                "categorical": tuple(parse_list(categorical, "--categorical")) if categorical else None,
                "aug_kwargs": {"prob": cutmix_prob} if cutmix_prob is not None else None, "batchnorm": batchnorm}
     configs = [config for name in models for config in build_configs(
-        "tabular", datasets, aug, saflex, seeds, known_datasets=known,
+        "tabular", datasets, aug, saflex, seeds, refine=refine, known_datasets=known,
         train={"model": name, "epochs": epochs, "eval_batch_size": eval_batch_size,
                "data_root": str(data_root)},
         options=options)]

@@ -3,14 +3,15 @@ defaults, plus how its records become cells of the paper's table. One trainer se
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 from ..config import RunConfig
-from ..data.batches import CyclingBatches, TensorBatches
+from ..data.batches import CyclingBatches, TensorBatches, index_inputs
 from ..data.splits import Splits
+from ..errors import SaflexError
 from ..evaluation import ClassifierEvaluator
 from ..objectives import CrossEntropy, Objective
 from ..registry import AUGMENTERS
@@ -40,20 +41,73 @@ class Recipe:
     selection: str = "best_val_acc"  # which checkpoint the report uses by default
     caption: str = ""
     train_size: Callable[[RunConfig], int] | None = None  # training samples, for --dry-run's cost estimate
+    # Files a run reads: config -> [(name, path or a content id such as 'openml:1494')]; their
+    # checksums join the run's identity (config.py), so a record made on other data is not reused.
+    data_files: Callable[[RunConfig], list[tuple[str, object]]] | None = None
+    fetch: Callable[[RunConfig], None] | None = None  # downloads what data_files lists, before a (real) run
+    options: dict[str, str] = field(default_factory=dict)  # family settings (RunConfig.options): name -> meaning
+    extra_augmenters: tuple[str, ...] = ()  # accepted by --aug, but not rows of the paper's table (--aug all)
+    reference_tables: tuple[int, ...] = ()  # more of the paper's tables whose rows the report shows beside ours
+    # The defaults a run's settings are told apart from in the report (None: defaults(dataset)).
+    baseline: Callable[[RunConfig], RunConfig] | None = None
+
+    @property
+    def tables(self) -> tuple[int, ...]:
+        return (self.table,) + self.reference_tables
 
 
-def upstream_method_label(aug: str, saflex: bool, names: dict[str, str]) -> str:
-    """'No Aug', 'RandAug', 'SAflex (w/ RandAug)': the paper's row names."""
+REFINE_LABELS = {"saflex": "SAflex", "saflex-weights": "SAflex weights only", "saflex-labels": "SAflex labels only",
+                 "l2rw": "Learning-to-reweight", "soft-aug": "Soft-Augmentation"}
+
+
+def upstream_method_label(aug: str, refine: str, names: dict[str, str]) -> str:
+    """'No Aug', 'RandAug', 'SAflex (w/ RandAug)', 'Learning-to-reweight (w/ RandAug)': the paper's row names."""
     if aug == "none":
-        return "No Aug" if not saflex else "SAflex (no upstream)"
+        return "No Aug" if refine == "none" else f"{REFINE_LABELS[refine]} (no upstream)"
     upstream = names.get(aug, aug)
-    return f"SAflex (w/ {upstream})" if saflex else upstream
+    return upstream if refine == "none" else f"{REFINE_LABELS[refine]} (w/ {upstream})"
 
 
 def make_augmenter(config: RunConfig):
     if config.aug == "none":
         return None
     return AUGMENTERS.get(config.aug)(**dict(config.option("aug_kwargs", {})))
+
+
+FULL_VALIDATION_LIMIT = 8192  # --val-data full takes g over the whole split in one batch
+
+
+def holdout_split(val, config: RunConfig):
+    """(rows SAflex's g is taken on, rows that select the checkpoint): with selection_holdout = h,
+    a seeded share h of the validation split is kept for selection only; else both are all of it."""
+    if config.selection_holdout == 0:
+        return val, val
+    count = len(val.targets)
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(config.seed + 104729)).to(val.targets.device)
+    held = max(1, round(config.selection_holdout * count))
+    if held >= count:
+        raise SaflexError(f"selection_holdout {config.selection_holdout} leaves no validation rows for SAflex "
+                          f"({count} rows): lower it")
+    part = lambda rows: type(val)(index_inputs(val.inputs, rows), val.targets[rows])  # noqa: E731
+    return part(order[held:]), part(order[:held])
+
+
+def validation_stream(val, config: RunConfig) -> CyclingBatches:
+    """SAflex's validation batches, in their own order (a seed apart from training's)."""
+    full = config.saflex.val_data == "full"
+    if full and len(val.targets) > FULL_VALIDATION_LIMIT:
+        raise SaflexError(f"val_data 'full' takes g over all {len(val.targets)} validation rows in one batch, more "
+                          f"than {FULL_VALIDATION_LIMIT}: use val_data 'batch'")
+    size = len(val.targets) if full else config.saflex.val_batch_size
+    return CyclingBatches(TensorBatches(val.inputs, val.targets, size, shuffle=not full, seed=config.seed + 7919,
+                                        min_batch=1))
+
+
+def require_plain_validation(config: RunConfig) -> None:
+    """Families that read their validation images from disk keep the whole split for both uses."""
+    if config.selection_holdout or config.saflex.val_data != "batch":
+        raise SaflexError(f"{config.family} takes SAflex's validation batches from disk: selection_holdout and "
+                          f"val_data 'full' are for the families whose data fits on the device (medmnist, tabular, demo)")
 
 
 def tensor_setup(config: RunConfig, splits: Splits, model: torch.nn.Module, device: torch.device, *,
@@ -66,12 +120,14 @@ def tensor_setup(config: RunConfig, splits: Splits, model: torch.nn.Module, devi
         return type(split)(inputs, split.targets.to(device))
 
     train, val, test = (on_device(s) for s in (splits.train, splits.val, splits.test))
+    val_for_saflex, val_for_selection = holdout_split(val, config)
     # Separate seeds: the validation stream must not follow the training order.
     train_batches = TensorBatches(train.inputs, train.targets, config.batch_size, seed=config.seed)
-    val_batches = CyclingBatches(TensorBatches(val.inputs, val.targets, config.saflex.val_batch_size,
-                                               seed=config.seed + 7919, min_batch=1))
-    evaluator = ClassifierEvaluator({"val": val, "test": test}, metrics, config.eval_batch_size, device)
+    evaluator = ClassifierEvaluator({"val": val_for_selection, "test": test}, metrics, config.eval_batch_size, device)
+    provenance = {**splits.provenance, "validation": {"saflex_rows": len(val_for_saflex.targets),
+                                                      "selection_rows": len(val_for_selection.targets),
+                                                      "shared": config.selection_holdout == 0}}
     return TrainSetup(model=model, objective=objective or CrossEntropy(), train_batches=train_batches,
-                      val_batches=val_batches, augmenter=make_augmenter(config), evaluate=evaluator,
-                      num_classes=splits.num_classes, selection=tuple(selection),
-                      provenance=splits.provenance)
+                      val_batches=validation_stream(val_for_saflex, config), augmenter=make_augmenter(config),
+                      evaluate=evaluator, num_classes=splits.num_classes, selection=tuple(selection),
+                      provenance=provenance)

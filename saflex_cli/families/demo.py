@@ -4,15 +4,17 @@ Upstream-only training learns the shifted labels; SAflex should drop or relabel 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.digits import TRAIN_SIZE, load_digits_splits
 from ..registry import BACKBONES, FAMILIES
-from .base import Cell, Recipe, tensor_setup
+from .base import Cell, Recipe, tensor_setup, upstream_method_label
 
-METHODS = {("none", False): "No Aug", ("label-shift", False): "Upstream only",
-           ("label-shift", True): "SAflex (w/ upstream)"}
+METHODS = {("none", "none"): "No Aug", ("label-shift", "none"): "Upstream only",
+           ("label-shift", "saflex"): "SAflex (w/ upstream)"}
 
 
 def defaults(dataset: str = "digits") -> RunConfig:
@@ -32,13 +34,20 @@ def build(config: RunConfig, device: torch.device):
 
 def cells(record: dict, selection: str) -> list[Cell]:
     config = record["config"]
-    method = METHODS[(config["aug"], config["saflex"]["enabled"])]
+    method = METHODS.get((config["aug"], config["refine"])) or \
+        upstream_method_label(config["aug"], config["refine"], {"label-shift": "upstream"})
     return [Cell(method, "MLP", config["dataset"], record["selections"][selection]["test"]["acc"] * 100)]
+
+
+def data_files(config: RunConfig) -> list[tuple[str, object]]:
+    """scikit-learn's bundled digits: their file in the installed package."""
+    import sklearn.datasets
+    return [("digits.csv.gz", Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz")]
 
 
 RECIPE = FAMILIES.register("demo")(Recipe(
     name="demo", datasets=("digits",), augmenters=("none", "label-shift"), table=0,
     methods=tuple(METHODS.values()), defaults=defaults, build=build, cells=cells, selection="last",
     caption="Offline demo: test accuracy (%) on digits with a label-shifting upstream augmenter",
-    train_size=lambda config: TRAIN_SIZE,
+    train_size=lambda config: TRAIN_SIZE, data_files=data_files,
 ))

@@ -25,7 +25,7 @@ from ..evaluation import ClassifierEvaluator
 from ..objectives import CrossEntropy
 from ..registry import AUGMENTERS, BACKBONES, DATASETS, FAMILIES
 from ..trainer import TrainSetup
-from .base import Cell, Recipe, make_augmenter, upstream_method_label
+from .base import REFINE_LABELS, Cell, Recipe, make_augmenter, require_plain_validation, upstream_method_label
 
 COLUMNS = {"cub": "cub (fine-grained)", "iwildcam": "iwildcam (OOD)"}
 LEARNING_RATES = {"cub": 0.01, "iwildcam": 0.001}  # ALIA configs/*/base.yaml
@@ -88,6 +88,7 @@ def load_generated_pool(config: RunConfig, data: GenerationData):
 
 
 def build(config: RunConfig, device: torch.device) -> TrainSetup:
+    require_plain_validation(config)
     data: GenerationData = DATASETS.get(config.dataset)(
         Path(config.data_root), image_size=config.option("image_size", 224),
         val_fraction=config.option("val_fraction", 0.1), split_seed=config.option("split_seed", 0))
@@ -96,7 +97,7 @@ def build(config: RunConfig, device: torch.device) -> TrainSetup:
     provenance = {**splits.provenance, "class_names": data.class_names}
     augmenter = None
     if config.option("real_extra"):
-        if config.aug != "none" or config.saflex.enabled:
+        if config.aug != "none" or config.refine != "none":
             raise SaflexError("the real-extra reference trains on real + real extra images only: use it with --aug none --no-saflex")
         train_set = torch.utils.data.ConcatDataset([train_set, data.extra.inputs])
         train_labels = torch.cat([train_labels, data.extra.targets])
@@ -123,13 +124,13 @@ def build(config: RunConfig, device: torch.device) -> TrainSetup:
 
 
 def method_label(config: dict) -> str:
-    options, saflex = dict(config["options"]), config["saflex"]["enabled"]
+    options, refine = dict(config["options"]), config["refine"]
     if options.get("real_extra"):
         return REAL_EXTRA
     if config["aug"] == "pool":
         label = options["pool_label"]
-        return f"SAflex (w/ {label.replace('(', '').replace(')', '')})" if saflex else label
-    return upstream_method_label(config["aug"], saflex, {"randaug": "RandAug"})
+        return f"{REFINE_LABELS[refine]} (w/ {label.replace('(', '').replace(')', '')})" if refine != "none" else label
+    return upstream_method_label(config["aug"], refine, {"randaug": "RandAug"})
 
 
 def cells(record: dict, selection: str) -> list[Cell]:
@@ -153,6 +154,16 @@ def train_size(config: RunConfig) -> int:
         (EXTRA_IMAGES[config.dataset] if config.option("real_extra") else 0)
 
 
+def data_files(config: RunConfig) -> list[tuple[str, object]]:
+    """CUB's metadata files (the images are identified by them; iWildCam's lists ship with the
+    package, the pool by its manifest checksum in the options) and a local weights file."""
+    files: list[tuple[str, object]] = []
+    if config.dataset == "cub":
+        files = [(name, Path(config.data_root) / "CUB_200_2011" / name) for name in cub.METADATA]
+    pretrained = str(config.option("pretrained", "imagenet"))
+    return files + ([(Path(pretrained).name, Path(pretrained))] if Path(pretrained).is_file() else [])
+
+
 RECIPE = FAMILIES.register("diffusion")(Recipe(
     name="diffusion", datasets=tuple(COLUMNS), augmenters=("none", "randaug", "pool"), table=3,
     methods=("No Aug", "RandAug", "SAflex (w/ RandAug)", "Text2Img", "SAflex (w/ Text2Img)", "InstructPix2Pix",
@@ -161,5 +172,9 @@ RECIPE = FAMILIES.register("diffusion")(Recipe(
     defaults=defaults, build=build, cells=cells, selection="best_val_acc",
     caption="Test accuracy (%) of ResNet-50 fine-tuned on the CUB and iWildCam subsets of ALIA, real images "
             "plus diffusion-generated ones, without and with SAflex (balanced accuracy and macro-F1 beside)",
-    train_size=train_size,
+    train_size=train_size, data_files=data_files,
+    options={"image_size": "image side in pixels", "pretrained": "imagenet, none or a local weights file",
+             "val_fraction": "CUB: share of train held out for validation", "split_seed": "CUB's validation split",
+             "loader_workers": "image-decoding processes", "real_extra": "the real-extra reference row",
+             "pool": "generated pool folder", "pool_prompts": "prompt folders used", "pool_label": "the pool's row"},
 ))

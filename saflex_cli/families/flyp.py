@@ -12,6 +12,7 @@ the WiSE-FT interpolation with the zero-shot weights, alpha chosen on id_val.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from ..objectives import Contrastive, CrossEntropy
 from ..registry import AUGMENTERS, FAMILIES
 from ..runtime import autocast
 from ..trainer import TrainSetup
-from .base import Cell, Recipe, upstream_method_label
+from .base import Cell, Recipe, require_plain_validation, upstream_method_label
 
 METHODS = ("zeroshot", "lpft", "flyp")
 UPSTREAM = {"randaug": "wilds-randaug"}  # iWildCam's RandAugment is WILDS' FixMatch version
@@ -152,6 +153,7 @@ def make_augmenter(config: RunConfig):
 
 
 def build(config: RunConfig, device: torch.device) -> TrainSetup:
+    require_plain_validation(config)
     method = config.option("method", "flyp")
     if method not in METHODS:
         raise SaflexError(f"unknown flyp method {method!r}; choose from: {', '.join(METHODS)}")
@@ -200,7 +202,7 @@ def method_label(config: dict) -> str:
         return "Zero-Shot"
     if method == "lpft":
         return "LP-FT"
-    upstream = upstream_method_label(config["aug"], config["saflex"]["enabled"], AUG_NAMES)
+    upstream = upstream_method_label(config["aug"], config["refine"], AUG_NAMES)
     return "FLYP" if config["aug"] == "none" else f"FLYP+{upstream}"
 
 
@@ -211,11 +213,29 @@ def cells(record: dict, selection: str) -> list[Cell]:
     return [Cell(method_label(config), model, column, test[key] * 100) for column, key in COLUMNS.items()]
 
 
+def data_files(config: RunConfig) -> list[tuple[str, object]]:
+    """WILDS' metadata.csv (the images are identified by it) and a local CLIP weights file."""
+    files: list[tuple[str, object]] = [("metadata.csv", Path(config.data_root) / "iwildcam_v2.0" / "metadata.csv")]
+    pretrained = str(config.option("pretrained", "openai"))
+    return files + ([(Path(pretrained).name, Path(pretrained))] if Path(pretrained).is_file() else [])
+
+
+def baseline(config: RunConfig) -> RunConfig:
+    """The recipe of the run's method: zero-shot trains for 0 epochs."""
+    base = defaults(config.dataset)
+    method = config.option("method", "flyp")
+    return dataclasses.replace(base, epochs=0 if method == "zeroshot" else base.epochs,
+                               options=tuple({**dict(base.options), "method": method}.items()))
+
+
 RECIPE = FAMILIES.register("flyp")(Recipe(
     name="flyp", datasets=("iwildcam",), augmenters=("none", "randaug"), table=4,
     methods=("Zero-Shot", "LP-FT", "FLYP", "FLYP+RandAug", "FLYP+SAflex (w/ RandAug)"),
     defaults=defaults, build=build, cells=cells, selection="best_val_macro_f1",
     caption="Macro-F1 (%) of CLIP ViT-B/16 on WILDS iWildCam (ID: id_test, OOD: test), "
             "without and with WiSE-FT weight ensembling",
-    train_size=lambda config: WILDS_SPLITS["train"],
+    train_size=lambda config: WILDS_SPLITS["train"], data_files=data_files, baseline=baseline,
+    options={"method": "zeroshot, lpft or flyp", "pretrained": "CLIP weights: a local file, an open_clip tag, random",
+             "loader_workers": "image-decoding processes", "ensemble_alphas": "WiSE-FT weights tried on id_val",
+             "lp_c_grid": "LP-FT's logistic-regression C grid"},
 ))

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.medmnist import TABLE1_DATASETS, info, load_medmnist
+from ..data.medmnist import TABLE1_DATASETS, ensure_file, info, load_medmnist, npz_path
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
 
@@ -36,15 +36,29 @@ def build(config: RunConfig, device: torch.device):
 
 def cells(record: dict, selection: str) -> list[Cell]:
     config = record["config"]
-    method = upstream_method_label(config["aug"], config["saflex"]["enabled"], AUG_NAMES)
+    method = upstream_method_label(config["aug"], config["refine"], AUG_NAMES)
     value = record["selections"][selection]["test"]["acc"] * 100
     return [Cell(method, PAPER_MODEL.get(config["model"], config["model"]), config["dataset"], value)]
 
 
+def data_files(config: RunConfig) -> list[tuple[str, object]]:
+    path = npz_path(Path(config.data_root), config.dataset, config.option("size", 28))
+    return [(path.name, path)]
+
+
+def fetch(config: RunConfig) -> None:
+    """The npz, downloaded before the run's identity is taken (offline: a message naming where to put it)."""
+    ensure_file(Path(config.data_root), config.dataset, config.option("size", 28))
+
+
 RECIPE = FAMILIES.register("medmnist")(Recipe(
     name="medmnist", datasets=TABLE1_DATASETS, augmenters=("none", "randaug", "mixup"), table=1,
-    methods=("No Aug", "RandAug", "SAflex (w/ RandAug)", "Mixup", "SAflex (w/ Mixup)"),
+    methods=("No Aug", "RandAug", "SAflex (w/ RandAug)", "Mixup", "SAflex (w/ Mixup)",
+             "Crop", "Soft-Augmentation (w/ Crop)", "SAflex (w/ Crop)"),
     defaults=defaults, build=build, cells=cells, selection="best_val_acc",
     caption="Test accuracy (%) of ResNet-18 (28) on MedMNIST v2",
-    train_size=lambda config: info(config.dataset)["n_samples"]["train"],
+    train_size=lambda config: info(config.dataset)["n_samples"]["train"], data_files=data_files, fetch=fetch,
+    reference_tables=(7, 8),
+    options={"as_rgb": "grayscale images as 3 channels (MedMNIST v2 paper) or 1 (its script)",
+             "size": "image side: 28 (the paper's), 64, 128 or 224", "skip_md5": "use a file of unknown checksum"},
 ))

@@ -70,7 +70,7 @@ def reported_metric(record: dict) -> str:
 
 def cells(record: dict, selection: str) -> list[Cell]:
     config = record["config"]
-    method = upstream_method_label(config["aug"], config["saflex"]["enabled"], AUG_NAMES)
+    method = upstream_method_label(config["aug"], config["refine"], AUG_NAMES)
     value = record["selections"][selection]["test"][reported_metric(record)] * 100
     return [Cell(method, PAPER_MODEL.get(config["model"], config["model"]), config["dataset"], value)]
 
@@ -81,10 +81,29 @@ def train_size(config: RunConfig) -> int | None:
     return round(source.paper["rows"] * SPLIT_FRACTIONS[0]) if source else None
 
 
+def data_files(config: RunConfig) -> list[tuple[str, object]]:
+    """A --csv file, else the dataset's local file in the data root, else its OpenML id (an OpenML
+    data id names one immutable dataset version)."""
+    if config.option("csv"):
+        return [(Path(config.option("csv")).name, Path(config.option("csv")))]
+    source = SOURCES.get(config.dataset)
+    if source is None:
+        return []
+    local = Path(config.data_root) / source.local_file if source.local_file else None
+    if config.option("openml_id") is None and local is not None and local.is_file():
+        return [(source.local_file, local)]
+    openml_id = config.option("openml_id") or source.openml_id
+    return [("openml", f"openml:{openml_id}")] if openml_id else []
+
+
 RECIPE = FAMILIES.register("tabular")(Recipe(
     name="tabular", datasets=TABLE2_DATASETS, augmenters=("none", "cutmix"), table=2,
     methods=("No Aug", "CutMix", "SAflex (w/ CutMix)"), defaults=defaults, build=build, cells=cells,
     selection="best_val_acc",
     caption="Test AUROC ×100 (binary) / accuracy ×100 (volkert) of MLP and SAINT with CutMix ± SAflex",
-    train_size=train_size,
+    train_size=train_size, data_files=data_files,
+    options={"dropout": "MLP dropout", "batchnorm": "MLP BatchNorm after each hidden layer",
+             "split_seed": "one train/val/test split for every seed (None: the run's seed)",
+             "csv": "a CSV file read instead of the dataset", "target": "the CSV's target column",
+             "categorical": "the CSV's categorical columns", "openml_id": "an OpenML id read instead"},
 ))

@@ -1,0 +1,147 @@
+"""What a training step does with its augmented batch: one registry entry per method.
+
+A refiner gives the step's loss (the clean batch's mean loss, if the step trains on it, plus a
+weighted loss on the augmented batch) and what it decided (a core.Refined, for the run's
+diagnostics; None when nothing is decided). Every method runs in the one trainer, so two rows of
+a table differ only in their refiner:
+
+- none: upstream labels, uniform weights (the upstream rows of the paper's tables);
+- saflex: SAflex (core.SaflexStep); saflex-weights / saflex-labels: its two halves alone;
+- l2rw: learning-to-reweight (Ren et al., ICML 2018), upstream labels reweighted by one
+  virtual SGD step, by reverse-mode AD.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import grad
+
+from .config import RunConfig
+from .core import Refined, SaflexStep
+from .distributed import sum_over_ranks
+from .objectives import Objective, weighted_soft_cross_entropy
+from .pi import functional_twin, network_mode
+from .registry import REFINERS
+
+
+class Upstream:
+    """The upstream's own labels with uniform weights: standard augmented training."""
+
+    def __init__(self, objective: Objective, autocast: Callable = contextlib.nullcontext):
+        self.objective, self.autocast = objective, autocast
+
+    def loss(self, model, inputs, targets, aug, val_batches, generator, train_model) -> tuple[Tensor, None]:
+        uniform = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
+        with self.autocast():
+            return self.objective.training_loss(train_model, inputs, targets, aug.inputs, aug.labels, uniform), None
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class Saflex:
+    """SAflex (or one of its ablations) through core.SaflexStep, whose state resumes with the run."""
+
+    def __init__(self, step: SaflexStep):
+        self.step = step
+
+    def loss(self, model, inputs, targets, aug, val_batches, generator, train_model) -> tuple[Tensor, Refined]:
+        return self.step.training_loss(model, inputs, targets, aug.inputs, aug.labels, val_batches, generator,
+                                       train_model)
+
+    def state_dict(self) -> dict:
+        return self.step.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step.load_state_dict(state)
+
+
+def reweighting_gradient(model: nn.Module, objective: Objective, x_aug, labels: Tensor, x_val, y_val,
+                         clean_inputs=None) -> Tensor:
+    """d L_val(theta - grad_theta sum_i eps_i l_i(theta)) / d eps at eps = 0, by reverse-mode AD
+    through the virtual step (Ren et al.'s `reweight_autodiff`); l_i is the augmented sample's loss
+    in the forward the step takes (the union's when `clean_inputs` are given). At eps = 0 the
+    virtual step is theta itself, so this is exactly -<grad L_val, grad l_i> (any step size
+    rescales it, which the normalisation removes)."""
+    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+    with functional_twin(model) as call, torch.enable_grad():
+        def augmented_logits(values):
+            forward = lambda *args: call(values, *args)  # noqa: E731
+            if clean_inputs is None:
+                return objective.logits(forward, x_aug)
+            return objective.augmented_logits(forward, clean_inputs, x_aug)
+
+        def weighted_loss(values, eps):
+            return weighted_soft_cross_entropy(augmented_logits(values), labels, eps)
+
+        def validation_loss_after_step(eps):
+            step = grad(weighted_loss)(params, eps)
+            moved = {name: value - step[name] for name, value in params.items()}
+            return objective.loss(objective.logits(lambda *args: call(moved, *args), x_val), y_val)
+
+        return grad(validation_loss_after_step)(torch.zeros(len(labels), device=labels.device)).detach()
+
+
+def reweighting_weights(gradient: Tensor, process_group=None) -> Tensor:
+    """w_i = max(-gradient_i, 0), normalised to sum to 1 over the (global) batch; all zero stays zero."""
+    raw = (-gradient).clamp_min(0.0)
+    total = sum_over_ranks(raw.sum(), process_group)
+    return raw / total.clamp_min(torch.finfo(raw.dtype).tiny)
+
+
+class LearningToReweight:
+    """Ren et al. (2018): per-sample weights from one virtual SGD step on a validation batch,
+    upstream labels unchanged. Its weights' signs are SAflex's with the labels frozen (beta = inf)."""
+
+    def __init__(self, objective: Objective, *, mode: str | None, autocast: Callable = contextlib.nullcontext,
+                 process_group=None, world_size: int = 1):
+        self.objective, self.mode, self.autocast = objective, mode, autocast
+        self.process_group, self.world_size = process_group, world_size
+
+    def loss(self, model, inputs, targets, aug, val_batches, generator, train_model) -> tuple[Tensor, Refined]:
+        x_val, y_val = next(val_batches)
+        labels = aug.labels
+        with network_mode(model, self.mode):
+            gradient = reweighting_gradient(model, self.objective, aug.inputs, labels, x_val, y_val, inputs)
+        weights = reweighting_weights(gradient, self.process_group)
+        refined = Refined(pi=None, labels=labels, weights=weights,
+                          stats={"kept_fraction": (weights > 0).float().mean()})
+        with self.autocast():
+            loss = self.objective.training_loss(train_model, inputs, targets, aug.inputs, labels,
+                                                weights * self.world_size)
+        return loss, refined
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def _saflex(variant: str):
+    def make(config: RunConfig, objective: Objective, *, optimizer, autocast, process_group, world_size,
+             full_precision: bool):
+        return Saflex(SaflexStep.from_config(config.saflex, objective, variant=variant, optimizer=optimizer,
+                                             autocast=autocast, share_forward=full_precision and world_size == 1,
+                                             process_group=process_group, world_size=world_size))
+    return make
+
+
+REFINERS.register("none")(lambda config, objective, *, autocast, **_: Upstream(objective, autocast))
+for _variant in ("saflex", "saflex-weights", "saflex-labels"):
+    REFINERS.register(_variant)(_saflex(_variant))
+REFINERS.register("l2rw")(lambda config, objective, *, autocast, process_group, world_size, **_: LearningToReweight(
+    objective, mode=config.saflex.network_mode, autocast=autocast, process_group=process_group,
+    world_size=world_size))
+
+
+def make_refiner(config: RunConfig, objective: Objective, **context):
+    """The refiner of a run: `context` holds optimizer, autocast, full_precision (whether the training
+    forward runs in full precision), process_group and world_size."""
+    return REFINERS.get(config.refine)(config, objective, **context)
