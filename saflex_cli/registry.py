@@ -1,6 +1,11 @@
-"""Name -> factory registries: adding a dataset, augmenter, backbone or family is one entry."""
+"""Name -> factory registries: adding a dataset, augmenter, backbone or family is one entry.
+
+A registry knows which modules register its entries and imports them on its first lookup, so
+importing saflex (or building `saflex --help`) does not import torch and every model with it.
+"""
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Generic, TypeVar
 
 from .errors import SaflexError
@@ -9,8 +14,9 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, *modules: str):
         self.kind = kind
+        self._modules = modules  # importing these registers the entries
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -22,7 +28,13 @@ class Registry(Generic[T]):
 
         return add
 
+    def _load(self) -> None:
+        modules, self._modules = self._modules, ()  # cleared first: a registering module may look up
+        for module in modules:
+            importlib.import_module(module)
+
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._entries[name]
         except KeyError:
@@ -31,13 +43,15 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:
+        self._load()
         return name in self._entries
 
 
-AUGMENTERS: Registry = Registry("augmenter")
-BACKBONES: Registry = Registry("backbone")
-DATASETS: Registry = Registry("dataset")
-FAMILIES: Registry = Registry("family")
+AUGMENTERS: Registry = Registry("augmenter", "saflex_cli.augment")
+BACKBONES: Registry = Registry("backbone", "saflex_cli.models")
+DATASETS: Registry = Registry("dataset", "saflex_cli.data.cub", "saflex_cli.data.iwildcam", "saflex_cli.data.tabular")
+FAMILIES: Registry = Registry("family", "saflex_cli.families")

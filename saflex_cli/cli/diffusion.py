@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SaflexError
-from ..families.diffusion import COLUMNS, pool_options, scope_pool_options
 from . import options as opt
 from .common import build_configs, parse_list
 from .shared import RunFlags, family_command
@@ -32,6 +31,7 @@ def diffusion(
     run: RunFlags = None,
 ) -> None:
     """ResNet-50 on CUB / iWildCam with RandAugment or a diffusion-generated pool, with and without SAflex (Table 3)."""
+    from ..families.diffusion import COLUMNS, pool_options, scope_pool_options
     uses_pool = aug == "all" or "pool" in parse_list(aug, "--aug")
     if uses_pool and pool is None:
         raise SaflexError("--aug pool (and --aug all) needs --pool DIR: a generated pool folder {root}/{method}/{dataset}")

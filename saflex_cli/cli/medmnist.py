@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ..data.medmnist import flags_2d
 from . import options as opt
 from .common import build_configs
 from .shared import RunFlags, family_command
@@ -25,6 +24,7 @@ def medmnist(
     run: RunFlags = None,
 ) -> None:
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""
+    from ..data.medmnist import flags_2d
     configs = build_configs(
         "medmnist", dataset, aug, saflex, seeds, known_datasets=flags_2d(),
         train={"epochs": epochs, "data_root": str(data_root)},

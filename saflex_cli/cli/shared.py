@@ -14,8 +14,6 @@ import inspect
 from pathlib import Path
 
 from ..config import RunConfig, override
-from ..core import pi_estimator
-from ..grid import GridOptions
 from . import options as opt
 from .common import execute
 
@@ -53,6 +51,8 @@ class RunFlags:
     def execute(self, configs: list[RunConfig]) -> None:
         """Apply the training settings to every run and the Pi settings to the SAflex runs (the others'
         identity stays), then run the grid."""
+        from ..core import pi_estimator
+        from ..grid import GridOptions
         if self.pi_mode is not None:
             pi_estimator(self.pi_mode)  # an unknown --pi-mode fails here, before any run
         configs = [dataclasses.replace(override(c, batch_size=self.batch_size), optim=override(c.optim, lr=self.lr),
