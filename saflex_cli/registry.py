@@ -6,6 +6,7 @@ importing saflex (or building `saflex --help`) does not import torch and every m
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Callable, Generic, TypeVar
 
 from .errors import SaflexError
@@ -18,6 +19,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._modules = modules  # importing these registers the entries
         self._entries: dict[str, T] = {}
+        self._prefixes: dict[str, Callable[[str], T]] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(entry: T) -> T:
@@ -28,6 +30,14 @@ class Registry(Generic[T]):
 
         return add
 
+    def register_prefix(self, prefix: str) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
+        """A family of names, e.g. 'timm/<name>': `resolve(name)` returns the entry or raises SaflexError."""
+        def add(resolve: Callable[[str], T]) -> Callable[[str], T]:
+            self._prefixes[prefix] = resolve
+            return resolve
+
+        return add
+
     def _load(self) -> None:
         modules, self._modules = self._modules, ()  # cleared first: a registering module may look up
         for module in modules:
@@ -35,12 +45,22 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         self._load()
-        try:
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            raise SaflexError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
-            ) from None
+        for prefix, resolve in self._prefixes.items():
+            if name.startswith(prefix):
+                return resolve(name[len(prefix):])
+        choices = self.names() + [f"{prefix}<name>" for prefix in sorted(self._prefixes)]
+        raise SaflexError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(choices)}")
+
+    def create(self, name: str, **kwargs) -> T:
+        """get(name)(**kwargs), with a keyword the factory does not take reported in one line."""
+        factory = self.get(name)
+        try:
+            inspect.signature(factory).bind_partial(**kwargs)
+        except TypeError as error:
+            raise SaflexError(f"{self.kind} {name!r} does not take that setting ({error})") from None
+        return factory(**kwargs)
 
     def names(self) -> list[str]:
         self._load()

@@ -6,24 +6,11 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TinyCNN, tiny_mlp
+from conftest import TinyCNN, brute_force_pi, tiny_mlp
 
 from saflex_cli import refine, saflex_loss
 from saflex_cli.core import extrapolate, validation_gradient
 from saflex_cli.objectives import CrossEntropy
-
-
-def brute_force_pi(model, x_aug, grad):
-    """-<grad_theta log p_k(x_i), g> for every i, k, one backward per entry."""
-    model = copy.deepcopy(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    log_probs = F.log_softmax(model(x_aug), dim=1)
-    pi = torch.zeros_like(log_probs)
-    for i in range(log_probs.shape[0]):
-        for k in range(log_probs.shape[1]):
-            grads = torch.autograd.grad(log_probs[i, k], params, retain_graph=True)
-            pi[i, k] = -sum((a * b).sum() for a, b in zip(grads, grad.values()))
-    return pi
 
 
 def problem(kind: str, seed: int = 0):
