@@ -29,4 +29,4 @@ Workers = Annotated[int, typer.Option("--workers", min=1, help="Worker processes
 CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", min=0, help="Also checkpoint every N steps (0: at epoch ends only).")]
 Executor = Annotated[str, typer.Option("--executor", help="local (this machine), or slurm / submitit-local: one array job through submitit.")]
 LoaderWorkers = Annotated[Optional[int], typer.Option("--loader-workers", min=0, help="Image-decoding worker processes of the data loader.")]
-Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: benchmarks/results/overhead-<device>.json if present.")]
+Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: the package's saflex_cli/resources/benchmarks/overhead-<device>.json.")]
