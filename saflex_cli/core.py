@@ -1,4 +1,4 @@
-"""The SAflex step (paper Sec. 3, Algorithm 1; signs as in DEVELOPERS.md).
+"""The SAflex step (paper Sec. 3, Algorithm 1; signs as in docs/method.md).
 
 For a minibatch: g = grad_theta L(val batch). For augmented sample i, Pi_i in R^K is the
 directional derivative of the log-softmax outputs log p_k(x_i; theta) along -g, computed exactly
@@ -315,7 +315,7 @@ def refine(model: nn.Module, x_aug, y_aug: Tensor, x_val, y_val: Tensor, *, beta
            tau: float, gumbel: bool = True, generator: torch.Generator | None = None,
            objective: Objective | None = None, val_grad: ParamDict | None = None,
            pi_mode: str = "exact", process_group=None) -> Refined:
-    """Sample weights and soft labels for an augmented batch (DEVELOPERS.md, 'The method').
+    """Sample weights and soft labels for an augmented batch (docs/method.md).
 
     `y_aug` holds class ids (B,) or soft rows (B, K). `val_grad` lets a caller reuse a
     validation gradient computed earlier (then `x_val`, `y_val` are not used); in the

@@ -31,7 +31,7 @@ class Objective(Protocol):
 
     def training_loss(self, model, inputs, targets, aug_inputs=None, aug_labels=None,
                       aug_weights=None) -> Tensor:
-        """Mean loss on the clean batch + sum_i w_i * CE(soft y_i, aug_i) (DEVELOPERS.md)."""
+        """Mean loss on the clean batch + sum_i w_i * CE(soft y_i, aug_i) (docs/method.md)."""
 
 
 def weighted_soft_cross_entropy(logits: Tensor, soft_labels: Tensor, weights: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""The SAflex core against brute-force autograd, and the properties DEVELOPERS.md fixes."""
+"""The SAflex core against brute-force autograd, and the properties docs/method.md fixes."""
 from __future__ import annotations
 
 import copy
@@ -92,6 +92,16 @@ def test_small_tau_gives_one_hot_at_argmax_of_pi_plus_beta_label():
         labels, _ = extrapolate(pi, upstream, beta=beta, tau=1e-4, gumbel=False)
         expected = F.one_hot((pi + beta * upstream).argmax(1), 6).float()
         torch.testing.assert_close(labels, expected)
+
+
+@pytest.mark.parametrize("kind", ["cnn-bn", "mlp"])
+def test_theorem_1_limit_keeps_every_sample(kind):
+    """sum_k p_k Pi_k = 0 for log-probabilities, so max_k Pi_k >= 0: without noise and bonus, all are kept."""
+    model, x, y, xv, yv = problem(kind)
+    refined = refine(model, x, y, xv, yv, beta=0.0, tau=1e-4, gumbel=False)
+    probs = torch.softmax(model(x), dim=1)
+    torch.testing.assert_close((probs * refined.pi).sum(1), torch.zeros(len(x)), atol=1e-5, rtol=0)
+    assert (refined.weights > 0).all()
 
 
 def test_large_beta_keeps_the_upstream_label():
