@@ -6,7 +6,7 @@ SEEDS ?= 0,1,2
 DATA ?= data
 OUT ?= results
 # `make reproduce-all DRY_RUN=1`: list every run, which are recorded, and the device-hours left
-# (THROUGHPUT=benchmarks/results/overhead-cuda.json prices them on the GPU measured there).
+# (THROUGHPUT=saflex_cli/resources/benchmarks/overhead-cuda.json prices them on the GPU measured there).
 GRID_FLAGS := --seeds $(SEEDS) --out $(OUT) $(if $(DRY_RUN),--dry-run,) $(if $(THROUGHPUT),--throughput $(THROUGHPUT),)
 BENCH_DEVICE ?= $(shell $(BIN)/python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')" 2>/dev/null)
 
@@ -52,10 +52,10 @@ reproduce-diffusion: $(BIN)/saflex
 report: $(BIN)/saflex
 	$(BIN)/saflex report --out $(OUT)
 
-bench: $(BIN)/saflex  ## SAflex step overhead for every backbone; JSON in benchmarks/results/overhead-<device>.json
+bench: $(BIN)/saflex  ## SAflex step overhead for every backbone; JSON in saflex_cli/resources/benchmarks/overhead-<device>.json
 	$(BIN)/python benchmarks/overhead.py --device $(BENCH_DEVICE)
 
-bench-cpu: $(BIN)/saflex  ## the small CPU run committed in benchmarks/results/overhead-cpu.json
+bench-cpu: $(BIN)/saflex  ## the small CPU run committed in saflex_cli/resources/benchmarks/overhead-cpu.json
 	$(BIN)/python benchmarks/overhead.py --device cpu --steps 3 --warmup 1
 
 pi-modes: $(BIN)/saflex  ## accuracy against cost of the Pi modes on the offline demo -> results/pi-modes.md

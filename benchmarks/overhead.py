@@ -1,6 +1,6 @@
 """What a SAflex step costs beside the plain step, per backbone, in one run on one device.
 
-    python benchmarks/overhead.py --device cuda            # all backbones, JSON to benchmarks/results/
+    python benchmarks/overhead.py --device cuda            # all backbones, JSON to saflex_cli/resources/benchmarks/
     python benchmarks/overhead.py --device cpu --backbones resnet18_28,mlp --steps 5
 
 Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 2 and 4):
@@ -41,6 +41,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from saflex_cli.augment.base import AugBatch  # noqa: E402
 from saflex_cli.config import OptimConfig, RunConfig, SaflexConfig  # noqa: E402
 from saflex_cli.data.batches import CyclingBatches, TensorBatches  # noqa: E402
+from saflex_cli.estimate import default_benchmark  # noqa: E402
 from saflex_cli.models.base import Classifier, ImageNormalize  # noqa: E402
 from saflex_cli.objectives import CrossEntropy, weighted_soft_cross_entropy  # noqa: E402
 from saflex_cli.registry import AUGMENTERS, BACKBONES  # noqa: E402
@@ -347,7 +348,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--backbones", default=",".join(BACKBONE_BUILDERS))
     parser.add_argument("--no-data-path", action="store_true", help="skip the data-path measurement")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads; CPU time per step is measured, so keep 1")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/overhead-<device>.json)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default saflex_cli/resources/benchmarks/overhead-<device>.json, which --dry-run reads)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -359,7 +360,7 @@ def main(argv=None) -> dict:
               "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "steps": args.steps, "warmup": args.warmup, "backbones": {}}
     print(f"SAflex step overhead on {report['device']} (torch {torch.__version__}; {clock})")
-    out = args.out or Path(__file__).parent / "results" / f"overhead-{device.type}.json"
+    out = args.out or default_benchmark(device.type)
     if not args.no_data_path:  # first, and saved at once: the JSON keeps what finished if cut short
         batch = args.batch_size or BATCH["resnet18_28"][column]
         report["data_path"] = {"backbone": "resnet18_28", "batch_size": batch,

@@ -14,7 +14,6 @@ import time
 
 import torch
 
-import saflex_cli  # noqa: F401  (fill the registries)
 from saflex_cli.data.splits import Split, Splits
 from saflex_cli.families.base import tensor_setup
 from saflex_cli.families.tabular import build_model, defaults

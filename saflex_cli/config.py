@@ -174,7 +174,8 @@ class RunConfig:
         method = self.aug if self.refine == "none" else f"{self.aug}+{self.refine}"
         if self.option("method"):  # families with several methods per augmenter (FLYP: zeroshot, lpft, flyp)
             method = f"{self.option('method')}-{method}"
-        return f"{self.dataset}_{self.model}_{method}_seed{self.seed}_{self.identity()}"
+        model = self.model.replace("/", "-")  # a file name: timm/<name> holds a path separator
+        return f"{self.dataset}_{model}_{method}_seed{self.seed}_{self.identity()}"
 
 
 def _hash(payload: dict) -> str:

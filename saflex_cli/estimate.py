@@ -5,12 +5,16 @@ fast mode, per backbone, at one batch size). A run's cost is its epochs x steps 
 step time of its method, scaled linearly from the benchmark's batch size to the run's (a run
 without augmentation trains on the clean half of the union only). Training steps only: the
 per-epoch evaluation and the data loading of on-disk datasets are not counted.
+
+The measured JSONs ship with the package (saflex_cli/resources/benchmarks/, where
+benchmarks/overhead.py writes them), so the estimate works from any directory and any install.
 """
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from .config import RunConfig
@@ -23,7 +27,8 @@ STAND_INS = {"ViT-B-16-quickgelu": "clip_vit_b16", "ViT-B-16": "clip_vit_b16", "
 
 
 def default_benchmark(device_type: str) -> Path:
-    return Path("benchmarks") / "results" / f"overhead-{device_type}.json"
+    """The shipped benchmark of a device type (cpu, cuda); a file system path, as pip installs unpacked."""
+    return Path(str(resources.files(__package__) / "resources" / "benchmarks" / f"overhead-{device_type}.json"))
 
 
 def load_benchmark(path: Path) -> dict:

@@ -65,7 +65,7 @@ def autocast(device: torch.device, precision: str = "auto"):
 def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """The model on `device`; BatchNorm CNNs in channels-last memory on CUDA.
 
-    Measured on an H100 (benchmarks/results/overhead-cuda.json, 'channels_last'): it cuts the
+    Measured on an H100 (saflex_cli/resources/benchmarks/overhead-cuda.json, 'channels_last'): it cuts the
     plain step by 16% and the exact SAflex step by 14% on ResNet-18 (28), by 41% and 21% on
     ResNet-50 (224). Transformers (CLIP's one patch convolution) are left as they are.
     """

@@ -223,7 +223,10 @@ def read_config_file(path: Path) -> list[Setting]:
         raise SaflexError(f"cannot read --config {path}: {error.strerror or error}") from None
     try:
         if path.suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
             table = tomllib.loads(text)
         else:
             import yaml

@@ -4,7 +4,7 @@ ALIA trusts generated images through a hand-made filter (CLIP negative prompts, 
 thresholds); SAflex decides per sample and per step. The trainer counts, over training, for each
 (source, upstream class) how many samples were drawn, kept (weight > 0) and relabelled (argmax of
 the soft label differs from the upstream class); this module turns those counts into tables
-(and a plot when matplotlib is installed; it is not a dependency).
+(and a plot with the 'plots' extra, pip install 'saflex[plots]': matplotlib is not a core dependency).
 """
 from __future__ import annotations
 

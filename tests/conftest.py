@@ -1,11 +1,13 @@
 """Tiny models and MedMNIST-format files built by the tests themselves (no download)."""
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 torch.set_num_threads(2)
@@ -33,6 +35,19 @@ def tiny_mlp(in_features: int = 5, num_classes: int = 3, batchnorm: bool = False
         layers.append(nn.BatchNorm1d(hidden))
     layers += [nn.Tanh(), nn.Linear(hidden, num_classes)]
     return nn.Sequential(*layers)
+
+
+def brute_force_pi(model, x_aug, grad):
+    """-<grad_theta log p_k(x_i), g> for every i, k, one backward per entry."""
+    model = copy.deepcopy(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    log_probs = F.log_softmax(model(x_aug), dim=1)
+    pi = torch.zeros_like(log_probs)
+    for i in range(log_probs.shape[0]):
+        for k in range(log_probs.shape[1]):
+            grads = torch.autograd.grad(log_probs[i, k], params, retain_graph=True)
+            pi[i, k] = -sum((a * b).sum() for a, b in zip(grads, grad.values()))
+    return pi
 
 
 def write_medmnist_npz(path, counts=(48, 16, 16), num_classes=7, channels=3, size=28, seed=0):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 
-import saflex_cli  # noqa: F401  (fills the registries)
 from saflex_cli.registry import FAMILIES
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The SAflex core against brute-force autograd, and the properties DEVELOPERS.md fixes."""
+"""The SAflex core against brute-force autograd, and the properties docs/method.md fixes."""
 from __future__ import annotations
 
 import copy
@@ -6,25 +6,12 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TinyCNN, tiny_mlp
+from conftest import TinyCNN, brute_force_pi, tiny_mlp
 
 from saflex_cli import refine, saflex_loss
 from saflex_cli.core import extrapolate
 from saflex_cli.pi import validation_gradient
 from saflex_cli.objectives import CrossEntropy
-
-
-def brute_force_pi(model, x_aug, grad):
-    """-<grad_theta log p_k(x_i), g> for every i, k, one backward per entry."""
-    model = copy.deepcopy(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    log_probs = F.log_softmax(model(x_aug), dim=1)
-    pi = torch.zeros_like(log_probs)
-    for i in range(log_probs.shape[0]):
-        for k in range(log_probs.shape[1]):
-            grads = torch.autograd.grad(log_probs[i, k], params, retain_graph=True)
-            pi[i, k] = -sum((a * b).sum() for a, b in zip(grads, grad.values()))
-    return pi
 
 
 def problem(kind: str, seed: int = 0):
@@ -106,6 +93,16 @@ def test_small_tau_gives_one_hot_at_argmax_of_pi_plus_beta_label():
         labels, _ = extrapolate(pi, upstream, beta=beta, tau=1e-4, gumbel=False)
         expected = F.one_hot((pi + beta * upstream).argmax(1), 6).float()
         torch.testing.assert_close(labels, expected)
+
+
+@pytest.mark.parametrize("kind", ["cnn-bn", "mlp"])
+def test_theorem_1_limit_keeps_every_sample(kind):
+    """sum_k p_k Pi_k = 0 for log-probabilities, so max_k Pi_k >= 0: without noise and bonus, all are kept."""
+    model, x, y, xv, yv = problem(kind)
+    refined = refine(model, x, y, xv, yv, beta=0.0, tau=1e-4, gumbel=False)
+    probs = torch.softmax(model(x), dim=1)
+    torch.testing.assert_close((probs * refined.pi).sum(1), torch.zeros(len(x)), atol=1e-5, rtol=0)
+    assert (refined.weights > 0).all()
 
 
 def test_large_beta_keeps_the_upstream_label():

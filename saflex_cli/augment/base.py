@@ -1,4 +1,4 @@
-"""The contract every upstream augmenter keeps (STYLE principle 4).
+"""The contract every upstream augmenter keeps: hyperparameters in the constructor, an explicit RNG.
 
 An augmenter is called with a clean batch (inputs in raw scale: uint8-range images or
 standardised tabular rows), its soft label rows (B, K) and a torch.Generator, and returns an

@@ -1,6 +1,7 @@
 """The `saflex` command: one subcommand per experiment family, plus report and demo.
 
 Command modules only parse flags and delegate; every known error is printed here, in one line.
+They import torch and the rest of saflex inside their bodies, so `--help` answers at once.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .. import __version__
 from ..errors import SaflexError
 from .config import config_app
 from .data import data_app
@@ -23,7 +25,7 @@ from .medmnist import medmnist
 from .report import report
 from .tabular import tabular
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="SAflex (ICLR 2024): reproduce the paper's tables and refine your own augmentations.")
 for command in (medmnist, tabular, flyp, diffusion, generate, report, demo):
     app.command()(command)
@@ -31,9 +33,17 @@ app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 
 
+def print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"saflex {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def global_options(offline: Annotated[bool, typer.Option(
-        "--offline", help="Refuse any download (same as SAFLEX_OFFLINE=1): a missing file is named, with where to put it.")] = False) -> None:
+        "--offline", help="Refuse any download (same as SAFLEX_OFFLINE=1): a missing file is named, with where to put it.")] = False,
+        version: Annotated[bool, typer.Option("--version", is_eager=True, callback=print_version,
+                                              help="Print saflex's version and exit.")] = False) -> None:
     if offline:
         os.environ["SAFLEX_OFFLINE"] = "1"
 

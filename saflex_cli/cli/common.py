@@ -3,23 +3,19 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from ..config import REFINE_READS, RunConfig, override
 from ..errors import SaflexError
 from ..estimate import default_benchmark, estimate_grid, load_benchmark
-from ..families.base import Recipe
-from ..distributed import is_leader
-from ..executors import submit_grid
-from ..grid import GridOptions, busy_note, grid_problems, run_grid
 from ..records import record_status
 from ..registry import FAMILIES
-from ..report import write_report
-from ..files import writable_folder
-from ..fingerprint import with_data_checksums
-from ..pi import pi_estimator
-from ..runtime import pick_device
+
+if TYPE_CHECKING:  # the rest imports torch: inside the functions, so `--help` does not wait for it
+    from ..families.base import Recipe
+    from ..grid import GridOptions
 
 console = Console(stderr=True)
 
@@ -96,6 +92,7 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
 
 def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throughput: Path | None) -> None:
     """The runs, which are recorded, and the device-hours of those still to run."""
+    from ..runtime import pick_device
     path = throughput or default_benchmark(pick_device(device).type)
     benchmark = load_benchmark(path) if throughput is not None or path.exists() else None
     estimate = estimate_grid(configs, benchmark) if benchmark else None
@@ -119,6 +116,9 @@ def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throu
 def check_runs(configs: list[RunConfig], out: Path, device: str | None) -> None:
     """Refuse, before anything is written, what would fail later: an unusable --out or --device,
     an unknown Pi mode."""
+    from ..files import writable_folder
+    from ..pi import pi_estimator
+    from ..runtime import pick_device
     if not configs:
         raise SaflexError("no runs to do")
     pick_device(device)
@@ -129,10 +129,16 @@ def check_runs(configs: list[RunConfig], out: Path, device: str | None) -> None:
 
 
 def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool, dry_run: bool,
-            options: GridOptions = GridOptions(), executor: str = "local",
+            options: GridOptions | None = None, executor: str = "local",
             throughput: Path | None = None) -> list[RunConfig] | None:
     """Run the grid (or list it: --dry-run) and write the report; the configs run, with their data
     checksums (None for a dry run or a submitted SLURM job)."""
+    from ..distributed import is_leader
+    from ..executors import submit_grid
+    from ..fingerprint import with_data_checksums
+    from ..grid import GridOptions, busy_note, grid_problems, run_grid
+    from ..report import write_report
+    options = options or GridOptions()
     check_runs(configs, out, device)
     configs = with_data_checksums(configs, fetch=not dry_run)
     console.print(f"[bold]{configs[0].family}[/bold]: {len(configs)} run(s); recipe of the first:")

@@ -5,7 +5,6 @@ augmented labels), so it takes every shared flag: sweeps, --set, --refine, --wor
 """
 from __future__ import annotations
 
-from ..demo import print_summary, summarise
 from . import options as opt
 from .common import build_configs
 from .shared import RunFlags, family_command
@@ -24,6 +23,7 @@ def demo(
 
     Example: saflex demo --seeds 0,1,2 --beta 0,inf
     """
+    from ..demo import print_summary, summarise
     configs = run.execute(build_configs("demo", "digits", aug, saflex, seeds, refine=refine, train={"epochs": epochs}))
     if configs:
         print_summary(summarise(configs, run.out))

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SaflexError
-from ..families.diffusion import COLUMNS, pool_options, scope_pool_options
+from ..registry import BACKBONES
 from . import options as opt
 from .common import build_configs, parse_list
 from .shared import RunFlags, family_command
@@ -25,14 +25,17 @@ def diffusion(
     refine: opt.Refine = None,
     seeds: opt.Seeds = "0,1,2",
     epochs: opt.Epochs = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper) or tiny_resnet (smoke tests).")] = None,
-    pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="'imagenet' (torchvision IMAGENET1K_V1), 'none', or a local weights file.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet50 (paper), tiny_resnet (smoke tests) or timm/<name>, any timm model (e.g. timm/convnext_tiny).")] = None,
+    pretrained: Annotated[Optional[str], typer.Option("--pretrained", help="'imagenet' (torchvision IMAGENET1K_V1, resnet50 only), 'none', or a local weights file (a timm backbone needs one of the last two).")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Image side in pixels (paper: 224).")] = None,
     loader_workers: opt.LoaderWorkers = None,
     data_root: Annotated[Path, typer.Option("--data-root", help="Folder holding CUB_200_2011/ and/or iwildcam_v2.0/train/.")] = Path("data"),
     run: RunFlags = None,
 ) -> None:
     """ResNet-50 on CUB / iWildCam with RandAugment or a diffusion-generated pool, with and without SAflex (Table 3)."""
+    from ..families.diffusion import COLUMNS, pool_options, scope_pool_options
+    if model is not None:
+        BACKBONES.get(model)  # an unknown backbone fails here, before any run
     uses_pool = aug == "all" or "pool" in parse_list(aug, "--aug")
     if uses_pool and pool is None:
         raise SaflexError("--aug pool (and --aug all) needs --pool DIR: a generated pool folder {root}/{method}/{dataset}")

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SaflexError
-from ..families.flyp import METHODS
 from . import options as opt
 from .common import build_configs, parse_list
 from .shared import RunFlags, family_command
@@ -33,6 +32,7 @@ def flyp(
     run: RunFlags = None,
 ) -> None:
     """Zero-shot, LP-FT and FLYP (+ WILDS RandAugment, + SAflex) fine-tuning of CLIP on iWildCam (Table 4)."""
+    from ..families.flyp import METHODS
     chosen = list(METHODS) if method == "all" else parse_list(method, "--method")
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:

@@ -8,10 +8,7 @@ import typer
 from rich.console import Console
 
 from ..errors import SaflexError
-from ..families.diffusion import COLUMNS
-from ..generate import METHODS, default_settings, generate_pool
 from ..registry import DATASETS
-from ..runtime import pick_device
 from . import options as opt
 
 
@@ -33,6 +30,9 @@ def generate(
     quiet: opt.Quiet = False,
 ) -> None:
     """Generate (or resume) a pool with diffusers; `saflex diffusion --aug pool --pool ...` trains on it."""
+    from ..families.diffusion import COLUMNS
+    from ..generate import METHODS, default_settings, generate_pool
+    from ..runtime import pick_device
     if dataset not in COLUMNS:
         raise SaflexError(f"unknown dataset {dataset!r}; choose from: {', '.join(COLUMNS)}")
     if method not in METHODS:

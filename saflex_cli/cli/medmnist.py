@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from ..data.medmnist import flags_2d
+from ..registry import BACKBONES
 from . import options as opt
 from .common import build_configs
 from .shared import RunFlags, family_command
@@ -22,12 +22,17 @@ def medmnist(
     epochs: opt.Epochs = None,
     as_rgb: Annotated[bool, typer.Option("--as-rgb/--gray", help="Grayscale sets as 3 channels (MedMNIST v2 paper) or 1 (its script).")] = True,
     skip_md5: Annotated[bool, typer.Option("--skip-md5", help="Use a file whose MD5 matches no known release (recorded).")] = False,
+    model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet18_28 (MedMNIST v2's, the paper's) or timm/<name>, any timm model taking 28x28 inputs (e.g. timm/resnet18).")] = None,
+    pretrained: Annotated[Optional[Path], typer.Option("--pretrained", help="timm backbones: weights from this local .safetensors/.pth file (its classifier only if the class count matches).")] = None,
     data_root: opt.DataRoot = Path("data/medmnist"),
     run: RunFlags = None,
 ) -> None:
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""
+    from ..data.medmnist import flags_2d
+    if model is not None:
+        BACKBONES.get(model)  # an unknown backbone fails here, before any run
     configs = build_configs(
         "medmnist", dataset, aug, saflex, seeds, refine=refine, known_datasets=flags_2d(),
-        train={"epochs": epochs, "data_root": str(data_root)},
-        options={"as_rgb": as_rgb, "skip_md5": skip_md5})
+        train={"epochs": epochs, "data_root": str(data_root), "model": model},
+        options={"as_rgb": as_rgb, "skip_md5": skip_md5, "pretrained": str(pretrained) if pretrained else None})
     run.execute(configs)

@@ -9,7 +9,6 @@ from rich.console import Console
 
 from ..errors import SaflexError
 from ..registry import FAMILIES
-from ..report import write_report
 from . import options as opt
 from .common import parse_list
 
@@ -22,6 +21,7 @@ def report(
     name: Annotated[Optional[str], typer.Option(help="File stem of the tables (default: the family name).")] = None,
 ) -> None:
     """Aggregate the run records into mean ± std tables beside the paper's numbers."""
+    from ..report import write_report
     families = [family] if family else [f for f in FAMILIES.names() if (out / "runs" / f).is_dir()]
     datasets = set(parse_list(dataset, "--dataset")) if dataset else None
     written = [write_report(out, f, selection, datasets, name) for f in families]

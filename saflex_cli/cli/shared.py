@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 from ..config import RunConfig
-from ..grid import GridOptions
 from ..settings import Setting, expand, parse_assignment, read_config_file, split_top_level
 from . import options as opt
 from .common import console, execute
@@ -79,6 +78,7 @@ class RunFlags:
         if self.show_config:
             show(configs)
             return None
+        from ..grid import GridOptions
         options = GridOptions(self.retry_failed, self.force, self.checkpoint_every, self.workers)
         return execute(configs, self.out, self.device, self.quiet, self.dry_run, options, self.executor,
                        self.throughput)

@@ -6,9 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..data.tabular import TABLE2_DATASETS
 from ..errors import SaflexError
-from ..families.tabular import BACKBONE
 from . import options as opt
 from .common import build_configs, parse_list
 from .shared import RunFlags, family_command
@@ -35,6 +33,8 @@ def tabular(
     run: RunFlags = None,
 ) -> None:
     """MLP / SAINT with CutMix, with and without SAflex (Table 2), or on --csv FILE --target COLUMN."""
+    from ..data.tabular import TABLE2_DATASETS
+    from ..families.tabular import BACKBONE
     models = list(BACKBONE) if model == "all" else parse_list(model, "--model")
     unknown = [m for m in models if m not in BACKBONE]
     if unknown:

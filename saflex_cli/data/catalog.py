@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SaflexError
+from ..registry import Registry
 from .download import download, md5sum
 
-CATALOGS: dict[str, Callable[[Path], list["DataFile"]]] = {}
+CATALOGS: Registry[Callable[[Path], list["DataFile"]]] = Registry(
+    "data catalog", "saflex_cli.data.digits", "saflex_cli.data.medmnist")
 
 
 @dataclass(frozen=True)
@@ -36,15 +38,11 @@ class DataFile:
         return ("official release" if release == "official" else f"older release: {release}"), checksum
 
 
-def register_catalog(name: str):
-    def add(function: Callable[[Path], list[DataFile]]):
-        CATALOGS[name] = function
-        return function
-    return add
+register_catalog = CATALOGS.register
 
 
 def known_files(root: Path) -> list[DataFile]:
-    return [f for name in sorted(CATALOGS) for f in CATALOGS[name](Path(root))]
+    return [f for name in CATALOGS.names() for f in CATALOGS.get(name)(Path(root))]
 
 
 def fetch(name: str, root: Path) -> Path:

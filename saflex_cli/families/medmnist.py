@@ -1,7 +1,9 @@
 """MedMNIST (paper Table 1): ResNet-18 (28) with RandAugment or Mixup, with and without SAflex.
 
-Defaults are the MedMNIST v2 benchmark's: Adam lr 1e-3, batch 128, 100 epochs, LR x0.1 at 50%
-and 75% of training; SAflex beta = 0, tau = 0.01, validation batch 128 (paper Appendix C).
+Defaults are the MedMNIST v2 benchmark's: ResNet-18 (28), Adam lr 1e-3, batch 128, 100 epochs,
+LR x0.1 at 50% and 75% of training; SAflex beta = 0, tau = 0.01 (paper Appendix C). The paper
+gives no validation batch size: 128, the training batch, is this project's choice. Any timm
+model can replace the backbone (`model="timm/<name>"`, option `pretrained`: a local weights file).
 """
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ def defaults(dataset: str) -> RunConfig:
 def build(config: RunConfig, device: torch.device):
     splits = load_medmnist(config.dataset, Path(config.data_root), size=config.option("size", 28),
                            as_rgb=config.option("as_rgb", True), skip_md5=config.option("skip_md5", False))
-    model = BACKBONES.get(config.model)(in_channels=splits.train.inputs.shape[1], num_classes=splits.num_classes)
+    weights = {"pretrained": config.option("pretrained")} if config.option("pretrained") else {}
+    model = BACKBONES.create(config.model, in_channels=splits.train.inputs.shape[1], num_classes=splits.num_classes,
+                             **weights)
     return tensor_setup(config, splits, model, device, metrics=("acc", "auc"), selection=("acc", "auc"))
 
 

@@ -1,5 +1,5 @@
 """Backbones; importing this package registers each of them in BACKBONES."""
-from . import mlp, resnet, resnet_small, tabular  # noqa: F401  (registration)
+from . import mlp, resnet, resnet_small, tabular, timm_backbones  # noqa: F401  (registration)
 from .base import Classifier
 
 __all__ = ["Classifier"]

@@ -21,6 +21,7 @@ from ..errors import SaflexError
 from ..registry import BACKBONES
 from .base import Classifier, ImageNormalize
 from .resnet_small import resnet_body
+from .weights import load_fitting, read_state_dict
 
 IMAGENET1K_V1 = "https://download.pytorch.org/models/resnet50-0676ba61.pth"  # torchvision's ResNet50_Weights.IMAGENET1K_V1
 NORMALIZATION = {"imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), "none": ([0.0] * 3, [1.0] * 3)}
@@ -42,34 +43,9 @@ def imagenet_weights_file() -> Path:
     return path
 
 
-def read_state_dict(path: Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise SaflexError(f"no weights file at {path}: give --pretrained a local .pth/.safetensors file, 'imagenet' or 'none'")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state.get(key), dict):
-            state = state[key]
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
 def load_body_weights(net: nn.Module, path: Path) -> None:
     """Load everything but the classifier head; refuse a file that does not fit the body."""
-    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
-    try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # shapes that differ
-        raise SaflexError(f"{path} does not fit this ResNet ({str(error).splitlines()[-1].strip()}): "
-                          f"give a checkpoint of the same architecture") from None
-    missing = [k for k in missing if not k.startswith("fc.")]
-    if missing or unexpected:
-        raise SaflexError(f"{path} does not fit this ResNet ({len(missing)} missing keys such as "
-                          f"{(missing or unexpected)[:2]}, {len(unexpected)} unexpected): give a checkpoint "
-                          f"of the same architecture")
+    load_fitting(net, read_state_dict(path), path, "this ResNet", skip=lambda key: key.startswith("fc."))
 
 
 def normalization(name: str) -> ImageNormalize:
