@@ -1,6 +1,7 @@
 """Tabular loaders and preprocessing: OpenML-format fixtures, the real files, invariants, bad input."""
 from __future__ import annotations
 
+import os
 import urllib.error
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from saflex_cli.data.tabular import Preprocessor, load_table, load_tabular, make
 from saflex_cli.errors import SaflexError
 from saflex_cli.registry import DATASETS
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
+# ../shared/data beside the checkout; SAFLEX_SHARED_DATA names it for a checkout elsewhere (a worktree)
+SHARED = Path(os.environ.get("SAFLEX_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def write_arff(path: Path, rows: int, seed: int = 0) -> None:
@@ -212,6 +214,14 @@ def test_user_csv_infers_categoricals(tmp_path):
     (lambda f: f.assign(x=f.x.astype(object).where(f.index != 5, "12,5kg")), {"target": "label"}, "column 'x' mixes numbers and text"),
     (lambda f: f, {"target": "label", "categorical": ("colour", "shape")}, "--categorical names column"),
     (lambda f: f.assign(label=["rare"] * 2 + ["yes"] * (len(f) - 2)), {"target": "label"}, "class 'rare' has only 2 row"),
+    (lambda f: f, {"target": "label", "drop": ("id",)}, "--drop names column.s. id that"),
+    (lambda f: f, {"target": "label", "drop": ("label",)}, "--drop names the target column 'label'"),
+    (lambda f: f.assign(name="Hill"), {"target": "label", "categorical": ("colour",)},
+     "column 'name' holds text .e.g. 'Hill'. but is not a categorical column: list it in --categorical, or --drop it"),
+    (lambda f: f.assign(id=[2 ** 63 + i for i in range(len(f))]), {"target": "label", "categorical": ("colour",)},
+     "column 'id' holds integers beyond 2..53 .e.g. 9223372036854775808. that float64 would round"),
+    (lambda f: f.assign(x=f.x.where(f.index != 7, np.inf)), {"target": "label"},
+     r"column 'x' has an infinite value \(inf\) in data row 8 .* make it missing"),
 ])
 def test_bad_csv_gets_one_clear_message(tmp_path, change, options, message):
     table = synthetic_table()
@@ -234,3 +244,39 @@ def test_mixed_column_listed_as_categorical_is_accepted(tmp_path):
     path = write_csv(tmp_path / "mixed.csv", frame.assign(label=table.target))
     splits = load_table("csv-mixed", tmp_path, csv=str(path), target="label", categorical=("colour", "x"))
     assert splits.categorical == ("colour", "x")
+
+
+def test_imputed_cells_are_counted_per_column():
+    table = synthetic_table()
+    table.features.loc[[3, 4, 5], "colour"] = np.nan
+    prov = make_splits(table, 0, "synthetic").provenance
+    assert prov["imputed"] == {"colour": {"cells": 3, "filled_with": "missing code 0"},
+                               "x": {"cells": 37, "filled_with": "train mean"}}  # rows 0, 11, ..., 396
+
+
+def test_na_values_mark_missing_cells(tmp_path):
+    table = synthetic_table()
+    frame = table.features.assign(x=table.features.x.astype(object).where(table.features.index % 50 != 1, "?"))
+    path = write_csv(tmp_path / "marks.csv", frame.assign(label=table.target))
+    with pytest.raises(SaflexError, match="column 'x' mixes numbers and text .e.g. '.'.*--na-values"):
+        load_tabular("csv-marks", tmp_path, 0, csv=str(path), target="label")
+    prov = load_tabular("csv-marks", tmp_path, 0, csv=str(path), target="label", na_values=("?",)).provenance
+    assert prov["imputed"]["x"]["cells"] == 37 + 8 and prov["na_values"] == ["?"]
+
+
+def test_header_less_csv_names_columns_by_position(tmp_path):
+    table = synthetic_table()
+    path = tmp_path / "bare.csv"
+    table.features.assign(label=table.target).to_csv(path, index=False, header=False)
+    prov = load_tabular("csv-bare", tmp_path, 0, csv=str(path), target="3", no_header=True, drop=("2",)).provenance
+    assert prov["rows"] == 400 and prov["header"] is False and prov["columns_dropped"] == ["2"]
+    assert prov["categorical"] == ["0"] and prov["continuous"] == ["1"]
+
+
+def test_integers_beyond_2_53_become_exact_categories_when_inferred(tmp_path):
+    table = synthetic_table()
+    ids = [str(2 ** 63 + 1), str(2 ** 63 + 3)] * 200  # one float64 value, two integers
+    path = write_csv(tmp_path / "ids.csv", table.features.assign(id=ids, label=table.target))
+    prov = load_tabular("csv-ids", tmp_path, 0, csv=str(path), target="label").provenance
+    assert prov["categorical"] == ["colour", "id"] and prov["cardinalities"] == [4, 3]
+    assert prov["integers_beyond_2**53_as_categories"] == ["id"]
