@@ -142,6 +142,84 @@ def test_real_shrutime_loads_with_its_categoricals():
     assert prov["differs_from_paper_table5"] == ["features: paper 11, loaded 10"]
 
 
+ARRHYTHMIA_CONSTANT = [14, 62, 269]  # three of the real file's 17 constant columns
+
+
+def write_arrhythmia_twin(path: Path, rows: int = 60) -> None:
+    """ODDS's layout: MATLAB v5, X float64 (rows, 274), y uint8 (rows, 1) with 1 = outlier (positive)."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 274)).round(2)
+    x[:, ARRHYTHMIA_CONSTANT] = 7.0
+    y = np.zeros((rows, 1), dtype=np.uint8)
+    y[rng.permutation(rows)[:9]] = 1
+    savemat(path, {"X": x, "y": y}, format="5")
+
+
+def test_arrhythmia_mat_drops_constant_columns_and_records_them(tmp_path):
+    write_arrhythmia_twin(tmp_path / "arrhythmia.mat")
+    prov = load_tabular("arrhythmia", tmp_path, 0).provenance
+    assert prov["rows"] == 60 and prov["class_counts"] == [51, 9] and prov["classes"] == ["0", "1"]
+    assert prov["columns_dropped_constant"] == {"count": 3, "indices": ARRHYTHMIA_CONSTANT}
+    assert prov["categorical"] == [] and len(prov["continuous"]) == 271 and "x14" not in prov["continuous"]
+    assert "features: paper 226, loaded 271" in prov["differs_from_paper_table5"]
+
+
+def test_arrhythmia_file_of_another_layout_is_named(tmp_path):
+    from scipy.io import savemat
+
+    savemat(tmp_path / "arrhythmia.mat", {"data": np.zeros((3, 2))})
+    with pytest.raises(SaflexError, match=r"lacks variable\(s\) \['X', 'y'\]: is it ODDS's arrhythmia.mat"):
+        load_tabular("arrhythmia", tmp_path, 0)
+
+
+@pytest.mark.skipif(not (SHARED / "arrhythmia.mat").is_file(), reason="real Arrhythmia file arrhythmia.mat not in ../shared/data")
+def test_real_arrhythmia_keeps_257_of_274_features():
+    prov = load_tabular("arrhythmia", SHARED, 0).provenance
+    assert prov["rows"] == 452 and prov["class_counts"] == [386, 66]
+    assert prov["columns_dropped_constant"]["count"] == 17 and len(prov["continuous"]) == 257
+    assert prov["differs_from_paper_table5"] == ["features: paper 226, loaded 257"]  # said, not hidden
+
+
+CLICK_HEADER = ["click", "impression", "url_hash", "ad_id", "advertiser_id", "depth", "position", "query_id",
+                "keyword_id", "title_id", "description_id", "user_id"]
+CLICK_QUOTED = {"click", "ad_id", "advertiser_id", "keyword_id", "title_id", "description_id", "user_id"}
+# 2**63 + 1 and 2**63 + 3 are one float64; the real file also writes some hashes as 1.4e+19 floats
+CLICK_HASHES = [str(2 ** 63 + 1), str(2 ** 63 + 3), "10710025208886284288", "1.4202400320782e+19"]
+
+
+def write_click_twin(path: Path, rows: int = 80) -> None:
+    """OpenML's CSV export: quoted header, nominal values quoted, numbers (url_hash among them) bare."""
+    rng = np.random.default_rng(4)
+    lines = [",".join(f'"{name}"' for name in CLICK_HEADER)]
+    for i in range(rows):
+        row = {name: rng.integers(0, 9) for name in CLICK_HEADER}
+        row.update(click=int(i % 5 == 0), url_hash=CLICK_HASHES[i % len(CLICK_HASHES)], depth=1 + i % 3)
+        lines.append(",".join(f'"{row[n]}"' if n in CLICK_QUOTED else str(row[n]) for n in CLICK_HEADER))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_click_csv_keeps_url_hash_exact_as_a_category(tmp_path):
+    write_click_twin(tmp_path / "Click_prediction_small.csv")
+    prov = load_tabular("click", tmp_path, 0).provenance
+    assert prov["rows"] == 80 and prov["class_counts"] == [64, 16]
+    assert prov["categorical"] == ["ad_id", "advertiser_id", "keyword_id", "title_id", "description_id", "user_id",
+                                   "url_hash"]
+    assert prov["continuous"] == ["impression", "depth", "position", "query_id"]
+    assert prov["cardinalities"][-1] == len(CLICK_HASHES) + 1  # no two hashes merged by a float64, + missing code
+    assert prov["integers_beyond_2**53_as_categories"] == ["url_hash"]
+
+
+@pytest.mark.skipif(not (SHARED / "Click_prediction_small.csv").is_file(), reason="real Click file Click_prediction_small.csv not in ../shared/data")
+def test_real_click_has_openml_types_and_an_exact_url_hash():
+    prov = load_tabular("click", SHARED, 0).provenance
+    assert prov["rows"] == 39948 and prov["class_counts"] == [33220, 6728]
+    assert len(prov["categorical"]) == 7 and len(prov["continuous"]) == 4 and prov["imputed"] == {}
+    # Table 5 counts 12 like OpenML's NumberOfFeatures, the target among them
+    assert prov["differs_from_paper_table5"] == ["features: paper 12, loaded 11"]
+
+
 def synthetic_table(rows: int = 400, positives: float = 0.3, seed: int = 0) -> tabular.Table:
     rng = np.random.default_rng(seed)
     features = pd.DataFrame({"colour": rng.choice(["red", "blue", "green"], rows), "x": rng.normal(3, 2, rows),

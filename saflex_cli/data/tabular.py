@@ -55,6 +55,12 @@ class TabularSource:
     paper: dict  # Table 5: rows, features, positives (binary)
 
 
+def _require_columns(path: Path, columns, needed, what: str, noun: str = "column(s)") -> None:
+    missing = sorted(set(needed) - set(columns))
+    if missing:
+        raise SaflexError(f"{path} lacks {noun} {missing}: is it {what}?")
+
+
 def _read_biodeg(path: Path) -> Table:
     """UCI QSAR biodegradation: ';'-separated, target 'experimental class' (RB / NRB)."""
     frame = pd.read_csv(path, sep=";")
@@ -67,17 +73,51 @@ def _read_biodeg(path: Path) -> Table:
 def _read_churn(path: Path) -> Table:
     """Kaggle 'Churn Modelling' (Shrutime): ids dropped, target Exited, Geography/Gender categorical."""
     frame = pd.read_csv(path)
-    missing = {"Exited", "Geography", "Gender"} - set(frame.columns)
-    if missing:
-        raise SaflexError(f"{path} lacks column(s) {sorted(missing)}: is it Kaggle's Churn_Modelling.csv?")
+    _require_columns(path, frame.columns, ("Exited", "Geography", "Gender"), "Kaggle's Churn_Modelling.csv")
     features = frame.drop(columns=[c for c in ("RowNumber", "CustomerId", "Surname", "Exited") if c in frame.columns])
     return Table(features, frame["Exited"], ("Geography", "Gender"), {"file": str(path), "target": "Exited"})
 
 
+def _read_arrhythmia(path: Path) -> Table:
+    """ODDS arrhythmia.mat: X (452 x 274 float), y (452 x 1, 1 for ODDS's 66 'outlier' rows).
+
+    The 17 columns constant over all rows carry nothing and are dropped (indices recorded), so 257
+    features remain: Table 5's 226 is not reached, and no rule that reaches it is known to us.
+    """
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(path)
+    except (ValueError, OSError, NotImplementedError) as error:
+        raise SaflexError(f"{path} is not a readable MATLAB file ({error}): is it ODDS's arrhythmia.mat?") from None
+    _require_columns(path, mat, ("X", "y"), "ODDS's arrhythmia.mat", noun="variable(s)")
+    x, y = np.asarray(mat["X"], dtype=np.float64), np.asarray(mat["y"]).ravel()
+    if x.ndim != 2 or len(y) != len(x):
+        raise SaflexError(f"{path}: X is {x.shape} and y has {len(y)} values; expected X rows x features, one y per row")
+    features = pd.DataFrame(x, columns=[f"x{j}" for j in range(x.shape[1])])
+    constant = [j for j, n in enumerate(features.nunique(dropna=False)) if n <= 1]
+    return Table(features.drop(columns=[f"x{j}" for j in constant]), pd.Series(y.astype(np.int64)), (),
+                 {"file": str(path), "target": "y", "columns_dropped_constant": {"count": len(constant), "indices": constant}})
+
+
+# OpenML 1220's nominal attributes (quoted in its CSV export), plus url_hash: numeric in OpenML, but a
+# hash id beyond 2**53 that float64 cannot hold, so read as text and used as a category.
+CLICK_CATEGORICAL = ("ad_id", "advertiser_id", "keyword_id", "title_id", "description_id", "user_id", "url_hash")
+
+
+def _read_click(path: Path) -> Table:
+    """OpenML's Click_prediction_small export: target click; impression, depth, position, query_id continuous."""
+    _require_columns(path, pd.read_csv(path, nrows=0).columns, ("click",) + CLICK_CATEGORICAL,
+                     "OpenML's Click_prediction_small.csv")
+    return read_csv_table(path, "click", CLICK_CATEGORICAL)
+
+
 SOURCES = {
     "appetency": TabularSource("appetency", 1111, None, None, {"rows": 494021, "features": 39, "positives": 97278}),
-    "arrhythmia": TabularSource("arrhythmia", 1017, None, None, {"rows": 452, "features": 226, "positives": 66}),
-    "click": TabularSource("click", 42733, None, None, {"rows": 39948, "features": 12, "positives": 6728}),
+    "arrhythmia": TabularSource("arrhythmia", 1017, "arrhythmia.mat", _read_arrhythmia,
+                                {"rows": 452, "features": 226, "positives": 66}),
+    "click": TabularSource("click", 42733, "Click_prediction_small.csv", _read_click,
+                           {"rows": 39948, "features": 12, "positives": 6728}),
     "credit": TabularSource("credit", 1597, None, None, {"rows": 284807, "features": 29, "positives": 492}),
     "qsar": TabularSource("qsar", 1494, "biodeg.csv", _read_biodeg, {"rows": 1055, "features": 41, "positives": 356}),
     # No OpenML copy of the Kaggle file could be established; the SAINT code reads the CSV too.
