@@ -41,7 +41,7 @@ def summarise(configs: list[RunConfig], out: Path) -> dict[str, dict[str, list[f
         record = read_record(record_path(out, config))
         if record is None or record.get("status") != "completed":
             continue
-        label = ", ".join(f"{k}={v}" for k, v in setting_differences(config, recipe).items())
+        label = ", ".join(f"{k}={v}" for k, v in setting_differences(config, recipe, record.get("data")).items())
         rows = summary.setdefault(row_name(recipe.cells(record, recipe.selection)[0].method, label),
                                   {name: [] for name, _ in COLUMNS})
         rows["acc"].append(record["selections"][recipe.selection]["test"]["acc"] * 100)

@@ -62,9 +62,9 @@ def short_name(key: str) -> str:
     return key.split(".", 1)[1] if key.split(".")[0] in ("saflex", "optim", "options") else key
 
 
-def setting_differences(config: RunConfig, recipe: Recipe) -> dict[str, object]:
+def setting_differences(config: RunConfig, recipe: Recipe, provenance: dict | None = None) -> dict[str, object]:
     """What sets this run's setting apart from the recipe's defaults (same dataset, method, model)."""
-    default = recipe.baseline(config) if recipe.baseline else recipe.defaults(config.dataset)
+    default = recipe.baseline(config, provenance or {}) if recipe.baseline else recipe.defaults(config.dataset)
     default = dataclasses.replace(default, aug=config.aug, refine=config.refine, model=config.model, seed=config.seed)
     ours, theirs = flatten(config.identity_payload()), flatten(default.identity_payload())
     return {short_name(k): ours.get(k) for k in sorted(set(ours) | set(theirs))
@@ -93,7 +93,7 @@ def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame
     rows = []
     for record in records:
         config = RunConfig.from_dict(record["config"])
-        differences = setting_differences(config, recipe)
+        differences = setting_differences(config, recipe, record.get("data"))
         epoch_times = [e["train_time_s"] for e in record["epochs"]]
         keys = {"setting_key": config.setting_key(), "base_key": base_key(config),
                 "upstream_key": dataclasses.replace(config, refine="none").setting_key()

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from test_tabular_data import write_arrhythmia_twin
 from typer.testing import CliRunner
 
 from saflex_cli.cli import app, main
@@ -90,9 +91,97 @@ def test_split_seed_fixes_the_split_across_run_seeds(tiny_csv):
 
 
 def test_recipe_defaults_follow_the_paper_and_saint_code():
-    from saflex_cli.families.tabular import defaults
+    from saflex_cli.families.tabular import batch_for_width, defaults
 
-    qsar, volkert = defaults("qsar"), defaults("volkert")
+    qsar = defaults("qsar")
     assert (qsar.epochs, qsar.batch_size, qsar.optim.name, qsar.optim.lr) == (200, 256, "adamw", 1e-4)
     assert (qsar.saflex.beta, qsar.saflex.tau) == (1.0, 0.01)
-    assert volkert.batch_size == 64  # SAINT's train.py beyond 100 features
+    assert (batch_for_width(100), batch_for_width(101)) == (256, 64)  # SAINT's train.py: beyond 100 features
+
+
+def write_table(path, n_features: int, rows: int = 40):
+    rng = np.random.default_rng(n_features)
+    frame = pd.DataFrame(rng.normal(size=(rows, n_features)), columns=[f"f{i}" for i in range(n_features)])
+    frame.assign(label=np.arange(rows) % 2).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def planned(monkeypatch):
+    """The configs `saflex tabular` would run, without running them."""
+    from saflex_cli.cli import shared
+
+    seen = []
+    monkeypatch.setattr(shared, "execute", lambda configs, *rest: seen.extend(configs))
+
+    def plan(*args):
+        seen.clear()
+        result = CliRunner().invoke(app, ["tabular", "--model", "saint", "--aug", "cutmix", "--saflex", "--seeds", "0",
+                                          *map(str, args)])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        return [(c.batch_size, c.saflex.val_batch_size) for c in seen]
+    return plan
+
+
+def test_batch_follows_the_feature_count_and_explicit_flags_win(tmp_path, planned):
+    wide, narrow = write_table(tmp_path / "wide.csv", 120), write_table(tmp_path / "narrow.csv", 20)
+    assert planned("--csv", wide, "--target", "label") == [(64, 64)]
+    assert planned("--csv", narrow, "--target", "label") == [(256, 256)]
+    assert planned("--csv", wide, "--target", "label", "--batch-size", 32) == [(32, 64)]
+    assert planned("--csv", narrow, "--target", "label", "--batch-size", 32, "--val-batch-size", 16) == [(32, 16)]
+    # dropping 20 of the 120 columns leaves 100: the rule counts the columns the model sees
+    assert planned("--csv", wide, "--target", "label", "--drop", ",".join(f"f{i}" for i in range(20))) == [(256, 256)]
+    write_arrhythmia_twin(tmp_path / "arrhythmia.mat")  # a Table 2 dataset: by its loaded width, not its name
+    assert planned("--dataset", "arrhythmia", "--data-root", tmp_path) == [(64, 64)]
+
+
+def test_csv_settings_reach_the_config_the_record_and_the_console(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = 60
+    x = rng.normal(size=rows)
+    frame = pd.DataFrame({"id": np.arange(rows), "city": rng.choice(["a", "b"], rows), "x": x.round(3).astype(str),
+                          "z": rng.normal(size=rows), "y": (x > 0).astype(int)})
+    frame.loc[[2, 9, 30], "x"] = "?"
+    path = tmp_path / "bare.csv"
+    frame.to_csv(path, index=False, header=False)
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["tabular", "--model", "mlp", "--csv", str(path), "--no-header", "--target", "4",
+                                      "--drop", "0", "--na-values", "?", "--categorical", "1", "--aug", "none",
+                                      "--seeds", "0", "--epochs", "1", "--out", str(out), "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "csv-bare: imputed 3 missing cell(s) in 1 column(s): 2 3 (train mean)" in " ".join(result.output.split())
+    record, = [json.loads(p.read_text()) for p in (out / "runs" / "tabular").glob("*.json")]
+    options = dict(record["config"]["options"])
+    assert (options["no_header"], options["na_values"], options["drop"], options["categorical"]) == (True, ["?"], ["0"], ["1"])
+    assert record["data"]["imputed"] == {"2": {"cells": 3, "filled_with": "train mean"}}
+    assert record["data"]["batch_rule"] == {"features": 3, "batch_by_rule": 256}
+    assert record["config"]["batch_size"] == 256
+
+
+def test_imputation_line_names_a_few_columns_and_counts_the_rest():
+    from saflex_cli.families.tabular import imputation_line
+
+    imputed = {f"c{i}": {"cells": i + 1, "filled_with": "train mean"} for i in range(6)}
+    line = imputation_line("t", imputed)
+    assert line.startswith("t: imputed 21 missing cell(s) in 6 column(s): c0 1 (train mean), c1 2 (train mean)")
+    assert "c3 4 (train mean), and 2 more column(s)" in line and "c4" not in line
+    assert imputation_line("t", {}) is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--csv", "{inf}", "--target", "churn"), "column 'x' has an infinite value (inf) in data row 4"),
+    (("--drop", "x"), "--target, --categorical, --na-values, --no-header and --drop describe a --csv table"),
+    (("--csv", "{csv}", "--target", "churn", "--categorical", "x"), "column 'city' holds text"),
+])
+def test_bad_table_input_is_one_line_exit_2_and_nothing_written(tiny_csv, tmp_path, monkeypatch, capsys, args, message):
+    frame = pd.read_csv(tiny_csv)
+    frame.loc[3, "x"] = np.inf
+    frame.to_csv(tmp_path / "inf.csv", index=False)
+    args = [a.format(inf=tmp_path / "inf.csv", csv=tiny_csv) for a in args]
+    out = tmp_path / "results"
+    monkeypatch.setattr(sys, "argv", ["saflex", "tabular", *args, "--out", str(out), "--seeds", "0"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in " ".join(err.split()) and "Traceback" not in err
+    assert not out.exists()

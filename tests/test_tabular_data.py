@@ -1,6 +1,7 @@
 """Tabular loaders and preprocessing: OpenML-format fixtures, the real files, invariants, bad input."""
 from __future__ import annotations
 
+import os
 import urllib.error
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from saflex_cli.data.tabular import Preprocessor, load_table, load_tabular, make
 from saflex_cli.errors import SaflexError
 from saflex_cli.registry import DATASETS
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
+# ../shared/data beside the checkout; SAFLEX_SHARED_DATA names it for a checkout elsewhere (a worktree)
+SHARED = Path(os.environ.get("SAFLEX_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def write_arff(path: Path, rows: int, seed: int = 0) -> None:
@@ -140,6 +142,84 @@ def test_real_shrutime_loads_with_its_categoricals():
     assert prov["differs_from_paper_table5"] == ["features: paper 11, loaded 10"]
 
 
+ARRHYTHMIA_CONSTANT = [14, 62, 269]  # three of the real file's 17 constant columns
+
+
+def write_arrhythmia_twin(path: Path, rows: int = 60) -> None:
+    """ODDS's layout: MATLAB v5, X float64 (rows, 274), y uint8 (rows, 1) with 1 = outlier (positive)."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 274)).round(2)
+    x[:, ARRHYTHMIA_CONSTANT] = 7.0
+    y = np.zeros((rows, 1), dtype=np.uint8)
+    y[rng.permutation(rows)[:9]] = 1
+    savemat(path, {"X": x, "y": y}, format="5")
+
+
+def test_arrhythmia_mat_drops_constant_columns_and_records_them(tmp_path):
+    write_arrhythmia_twin(tmp_path / "arrhythmia.mat")
+    prov = load_tabular("arrhythmia", tmp_path, 0).provenance
+    assert prov["rows"] == 60 and prov["class_counts"] == [51, 9] and prov["classes"] == ["0", "1"]
+    assert prov["columns_dropped_constant"] == {"count": 3, "indices": ARRHYTHMIA_CONSTANT}
+    assert prov["categorical"] == [] and len(prov["continuous"]) == 271 and "x14" not in prov["continuous"]
+    assert "features: paper 226, loaded 271" in prov["differs_from_paper_table5"]
+
+
+def test_arrhythmia_file_of_another_layout_is_named(tmp_path):
+    from scipy.io import savemat
+
+    savemat(tmp_path / "arrhythmia.mat", {"data": np.zeros((3, 2))})
+    with pytest.raises(SaflexError, match=r"lacks variable\(s\) \['X', 'y'\]: is it ODDS's arrhythmia.mat"):
+        load_tabular("arrhythmia", tmp_path, 0)
+
+
+@pytest.mark.skipif(not (SHARED / "arrhythmia.mat").is_file(), reason="real Arrhythmia file arrhythmia.mat not in ../shared/data")
+def test_real_arrhythmia_keeps_257_of_274_features():
+    prov = load_tabular("arrhythmia", SHARED, 0).provenance
+    assert prov["rows"] == 452 and prov["class_counts"] == [386, 66]
+    assert prov["columns_dropped_constant"]["count"] == 17 and len(prov["continuous"]) == 257
+    assert prov["differs_from_paper_table5"] == ["features: paper 226, loaded 257"]  # said, not hidden
+
+
+CLICK_HEADER = ["click", "impression", "url_hash", "ad_id", "advertiser_id", "depth", "position", "query_id",
+                "keyword_id", "title_id", "description_id", "user_id"]
+CLICK_QUOTED = {"click", "ad_id", "advertiser_id", "keyword_id", "title_id", "description_id", "user_id"}
+# 2**63 + 1 and 2**63 + 3 are one float64; the real file also writes some hashes as 1.4e+19 floats
+CLICK_HASHES = [str(2 ** 63 + 1), str(2 ** 63 + 3), "10710025208886284288", "1.4202400320782e+19"]
+
+
+def write_click_twin(path: Path, rows: int = 80) -> None:
+    """OpenML's CSV export: quoted header, nominal values quoted, numbers (url_hash among them) bare."""
+    rng = np.random.default_rng(4)
+    lines = [",".join(f'"{name}"' for name in CLICK_HEADER)]
+    for i in range(rows):
+        row = {name: rng.integers(0, 9) for name in CLICK_HEADER}
+        row.update(click=int(i % 5 == 0), url_hash=CLICK_HASHES[i % len(CLICK_HASHES)], depth=1 + i % 3)
+        lines.append(",".join(f'"{row[n]}"' if n in CLICK_QUOTED else str(row[n]) for n in CLICK_HEADER))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_click_csv_keeps_url_hash_exact_as_a_category(tmp_path):
+    write_click_twin(tmp_path / "Click_prediction_small.csv")
+    prov = load_tabular("click", tmp_path, 0).provenance
+    assert prov["rows"] == 80 and prov["class_counts"] == [64, 16]
+    assert prov["categorical"] == ["ad_id", "advertiser_id", "keyword_id", "title_id", "description_id", "user_id",
+                                   "url_hash"]
+    assert prov["continuous"] == ["impression", "depth", "position", "query_id"]
+    assert prov["cardinalities"][-1] == len(CLICK_HASHES) + 1  # no two hashes merged by a float64, + missing code
+    assert prov["integers_beyond_2**53_as_categories"] == ["url_hash"]
+
+
+@pytest.mark.skipif(not (SHARED / "Click_prediction_small.csv").is_file(), reason="real Click file Click_prediction_small.csv not in ../shared/data")
+def test_real_click_has_openml_types_and_an_exact_url_hash():
+    prov = load_tabular("click", SHARED, 0).provenance
+    assert prov["rows"] == 39948 and prov["class_counts"] == [33220, 6728]
+    assert len(prov["categorical"]) == 7 and len(prov["continuous"]) == 4 and prov["imputed"] == {}
+    # Table 5 counts 12 like OpenML's NumberOfFeatures, the target among them
+    assert prov["differs_from_paper_table5"] == ["features: paper 12, loaded 11"]
+
+
 def synthetic_table(rows: int = 400, positives: float = 0.3, seed: int = 0) -> tabular.Table:
     rng = np.random.default_rng(seed)
     features = pd.DataFrame({"colour": rng.choice(["red", "blue", "green"], rows), "x": rng.normal(3, 2, rows),
@@ -212,6 +292,14 @@ def test_user_csv_infers_categoricals(tmp_path):
     (lambda f: f.assign(x=f.x.astype(object).where(f.index != 5, "12,5kg")), {"target": "label"}, "column 'x' mixes numbers and text"),
     (lambda f: f, {"target": "label", "categorical": ("colour", "shape")}, "--categorical names column"),
     (lambda f: f.assign(label=["rare"] * 2 + ["yes"] * (len(f) - 2)), {"target": "label"}, "class 'rare' has only 2 row"),
+    (lambda f: f, {"target": "label", "drop": ("id",)}, "--drop names column.s. id that"),
+    (lambda f: f, {"target": "label", "drop": ("label",)}, "--drop names the target column 'label'"),
+    (lambda f: f.assign(name="Hill"), {"target": "label", "categorical": ("colour",)},
+     "column 'name' holds text .e.g. 'Hill'. but is not a categorical column: list it in --categorical, or --drop it"),
+    (lambda f: f.assign(id=[2 ** 63 + i for i in range(len(f))]), {"target": "label", "categorical": ("colour",)},
+     "column 'id' holds integers beyond 2..53 .e.g. 9223372036854775808. that float64 would round"),
+    (lambda f: f.assign(x=f.x.where(f.index != 7, np.inf)), {"target": "label"},
+     r"column 'x' has an infinite value \(inf\) in data row 8 .* make it missing"),
 ])
 def test_bad_csv_gets_one_clear_message(tmp_path, change, options, message):
     table = synthetic_table()
@@ -234,3 +322,39 @@ def test_mixed_column_listed_as_categorical_is_accepted(tmp_path):
     path = write_csv(tmp_path / "mixed.csv", frame.assign(label=table.target))
     splits = load_table("csv-mixed", tmp_path, csv=str(path), target="label", categorical=("colour", "x"))
     assert splits.categorical == ("colour", "x")
+
+
+def test_imputed_cells_are_counted_per_column():
+    table = synthetic_table()
+    table.features.loc[[3, 4, 5], "colour"] = np.nan
+    prov = make_splits(table, 0, "synthetic").provenance
+    assert prov["imputed"] == {"colour": {"cells": 3, "filled_with": "missing code 0"},
+                               "x": {"cells": 37, "filled_with": "train mean"}}  # rows 0, 11, ..., 396
+
+
+def test_na_values_mark_missing_cells(tmp_path):
+    table = synthetic_table()
+    frame = table.features.assign(x=table.features.x.astype(object).where(table.features.index % 50 != 1, "?"))
+    path = write_csv(tmp_path / "marks.csv", frame.assign(label=table.target))
+    with pytest.raises(SaflexError, match="column 'x' mixes numbers and text .e.g. '.'.*--na-values"):
+        load_tabular("csv-marks", tmp_path, 0, csv=str(path), target="label")
+    prov = load_tabular("csv-marks", tmp_path, 0, csv=str(path), target="label", na_values=("?",)).provenance
+    assert prov["imputed"]["x"]["cells"] == 37 + 8 and prov["na_values"] == ["?"]
+
+
+def test_header_less_csv_names_columns_by_position(tmp_path):
+    table = synthetic_table()
+    path = tmp_path / "bare.csv"
+    table.features.assign(label=table.target).to_csv(path, index=False, header=False)
+    prov = load_tabular("csv-bare", tmp_path, 0, csv=str(path), target="3", no_header=True, drop=("2",)).provenance
+    assert prov["rows"] == 400 and prov["header"] is False and prov["columns_dropped"] == ["2"]
+    assert prov["categorical"] == ["0"] and prov["continuous"] == ["1"]
+
+
+def test_integers_beyond_2_53_become_exact_categories_when_inferred(tmp_path):
+    table = synthetic_table()
+    ids = [str(2 ** 63 + 1), str(2 ** 63 + 3)] * 200  # one float64 value, two integers
+    path = write_csv(tmp_path / "ids.csv", table.features.assign(id=ids, label=table.target))
+    prov = load_tabular("csv-ids", tmp_path, 0, csv=str(path), target="label").provenance
+    assert prov["categorical"] == ["colour", "id"] and prov["cardinalities"] == [4, 3]
+    assert prov["integers_beyond_2**53_as_categories"] == ["id"]

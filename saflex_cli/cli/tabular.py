@@ -22,7 +22,10 @@ def tabular(
     seeds: opt.Seeds = "0,1,2",
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Your own table (CSV); replaces --dataset.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", help="With --csv: the column to predict.")] = None,
-    categorical: Annotated[Optional[str], typer.Option("--categorical", help="With --csv: categorical columns, comma list (default: the non-numeric ones).")] = None,
+    categorical: Annotated[Optional[str], typer.Option("--categorical", help="With --csv: the categorical columns, the whole comma list (default: the text ones, and integers beyond 2**53).")] = None,
+    na_values: Annotated[Optional[str], typer.Option("--na-values", help="With --csv: more markers of a missing cell, comma list (e.g. '?'), besides pandas' own (empty, NA, nan, ...).")] = None,
+    no_header: Annotated[bool, typer.Option("--no-header", help="With --csv: the file has no header row; columns are named by position 0..n-1 (for --target, --categorical, --drop).")] = False,
+    drop: Annotated[Optional[str], typer.Option("--drop", help="With --csv: columns to leave out (ids), comma list.")] = None,
     openml_id: Annotated[Optional[int], typer.Option("--openml-id", help="Load this OpenML dataset id instead of the registry's.")] = None,
     split_seed: Annotated[Optional[int], typer.Option("--split-seed", help="One train/val/test split for every seed (SAINT's --dset_seed); default: the run's seed.")] = None,
     cutmix_prob: Annotated[Optional[float], typer.Option("--cutmix-prob", min=0.0, max=1.0, help="CutMix: probability that a cell is replaced (default 0.3).")] = None,
@@ -34,13 +37,14 @@ def tabular(
 ) -> None:
     """MLP / SAINT with CutMix, with and without SAflex (Table 2), or on --csv FILE --target COLUMN."""
     from ..data.tabular import TABLE2_DATASETS
-    from ..families.tabular import BACKBONE
+    from ..families.tabular import BACKBONE, fit_batch_to_width
     models = list(BACKBONE) if model == "all" else parse_list(model, "--model")
     unknown = [m for m in models if m not in BACKBONE]
     if unknown:
         raise SaflexError(f"unknown tabular model(s) {', '.join(unknown)}; choose from: {', '.join(BACKBONE)}, all")
-    if csv is None and (target or categorical):
-        raise SaflexError("--target and --categorical describe a --csv table: give --csv FILE too")
+    if csv is None and (target or categorical or na_values or no_header or drop):
+        raise SaflexError("--target, --categorical, --na-values, --no-header and --drop describe a --csv table: "
+                          "give --csv FILE too")
     if csv is not None and openml_id is not None:
         raise SaflexError("give either --csv or --openml-id, not both")
     datasets, known = (f"csv-{csv.stem}", None) if csv is not None else (dataset, TABLE2_DATASETS)
@@ -48,10 +52,14 @@ def tabular(
         raise SaflexError("--openml-id replaces the source of one dataset: give a single --dataset")
     options = {"csv": str(csv) if csv else None, "target": target, "openml_id": openml_id, "split_seed": split_seed,
                "categorical": tuple(parse_list(categorical, "--categorical")) if categorical else None,
+               "na_values": tuple(parse_list(na_values, "--na-values")) if na_values else None,
+               "no_header": True if no_header else None, "drop": tuple(parse_list(drop, "--drop")) if drop else None,
                "aug_kwargs": {"prob": cutmix_prob} if cutmix_prob is not None else None, "batchnorm": batchnorm}
     configs = [config for name in models for config in build_configs(
         "tabular", datasets, aug, saflex, seeds, refine=refine, known_datasets=known,
         train={"model": name, "epochs": epochs, "eval_batch_size": eval_batch_size,
                "data_root": str(data_root)},
         options=options)]
+    if run.settings["batch_size"] is None or run.settings["val_batch_size"] is None:  # given flags win over the width rule
+        configs = fit_batch_to_width(configs)
     run.execute(configs)

@@ -6,7 +6,8 @@ layout the SAINT code or Kaggle ships), turned into splits as the SAINT code's
 filled with the train mean, then standardised with train mean/std (std floored at 1e-6).
 Deviations, all recorded in the provenance: the 65/15/20 split is stratified by class (SAINT
 draws each row's split independently), categories are learnt from the train rows only (unseen
-ones map to the missing code), and an all-NaN column is dropped.
+ones map to the missing code), and an all-NaN column is dropped. Every imputed cell is counted
+per column in the provenance (`imputed`), never filled silently.
 
 A table is ONE float tensor (N, n_cat + n_cont): categorical codes (as floats) first, then the
 standardised continuous columns, so batching, CutMix and the SAflex core see a plain tensor.
@@ -30,6 +31,7 @@ from .splits import Split, Splits
 SPLIT_FRACTIONS = (0.65, 0.15, 0.20)  # train / val / test, as in SAINT's train.py
 STD_FLOOR = 1e-6  # SAINT: np.where(train_std < 1e-6, 1e-6, train_std)
 MISSING = "MissingValue"  # SAINT's fill value for a missing category; always code 0 here
+WIDE_INTEGER = 2 ** 53  # beyond it float64 skips integers: such a column is read as text, never rounded
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ class TabularSource:
     paper: dict  # Table 5: rows, features, positives (binary)
 
 
+def _require_columns(path: Path, columns, needed, what: str, noun: str = "column(s)") -> None:
+    missing = sorted(set(needed) - set(columns))
+    if missing:
+        raise SaflexError(f"{path} lacks {noun} {missing}: is it {what}?")
+
+
 def _read_biodeg(path: Path) -> Table:
     """UCI QSAR biodegradation: ';'-separated, target 'experimental class' (RB / NRB)."""
     frame = pd.read_csv(path, sep=";")
@@ -65,17 +73,51 @@ def _read_biodeg(path: Path) -> Table:
 def _read_churn(path: Path) -> Table:
     """Kaggle 'Churn Modelling' (Shrutime): ids dropped, target Exited, Geography/Gender categorical."""
     frame = pd.read_csv(path)
-    missing = {"Exited", "Geography", "Gender"} - set(frame.columns)
-    if missing:
-        raise SaflexError(f"{path} lacks column(s) {sorted(missing)}: is it Kaggle's Churn_Modelling.csv?")
+    _require_columns(path, frame.columns, ("Exited", "Geography", "Gender"), "Kaggle's Churn_Modelling.csv")
     features = frame.drop(columns=[c for c in ("RowNumber", "CustomerId", "Surname", "Exited") if c in frame.columns])
     return Table(features, frame["Exited"], ("Geography", "Gender"), {"file": str(path), "target": "Exited"})
 
 
+def _read_arrhythmia(path: Path) -> Table:
+    """ODDS arrhythmia.mat: X (452 x 274 float), y (452 x 1, 1 for ODDS's 66 'outlier' rows).
+
+    The 17 columns constant over all rows carry nothing and are dropped (indices recorded), so 257
+    features remain: Table 5's 226 is not reached, and no rule that reaches it is known to us.
+    """
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(path)
+    except (ValueError, OSError, NotImplementedError) as error:
+        raise SaflexError(f"{path} is not a readable MATLAB file ({error}): is it ODDS's arrhythmia.mat?") from None
+    _require_columns(path, mat, ("X", "y"), "ODDS's arrhythmia.mat", noun="variable(s)")
+    x, y = np.asarray(mat["X"], dtype=np.float64), np.asarray(mat["y"]).ravel()
+    if x.ndim != 2 or len(y) != len(x):
+        raise SaflexError(f"{path}: X is {x.shape} and y has {len(y)} values; expected X rows x features, one y per row")
+    features = pd.DataFrame(x, columns=[f"x{j}" for j in range(x.shape[1])])
+    constant = [j for j, n in enumerate(features.nunique(dropna=False)) if n <= 1]
+    return Table(features.drop(columns=[f"x{j}" for j in constant]), pd.Series(y.astype(np.int64)), (),
+                 {"file": str(path), "target": "y", "columns_dropped_constant": {"count": len(constant), "indices": constant}})
+
+
+# OpenML 1220's nominal attributes (quoted in its CSV export), plus url_hash: numeric in OpenML, but a
+# hash id beyond 2**53 that float64 cannot hold, so read as text and used as a category.
+CLICK_CATEGORICAL = ("ad_id", "advertiser_id", "keyword_id", "title_id", "description_id", "user_id", "url_hash")
+
+
+def _read_click(path: Path) -> Table:
+    """OpenML's Click_prediction_small export: target click; impression, depth, position, query_id continuous."""
+    _require_columns(path, pd.read_csv(path, nrows=0).columns, ("click",) + CLICK_CATEGORICAL,
+                     "OpenML's Click_prediction_small.csv")
+    return read_csv_table(path, "click", CLICK_CATEGORICAL)
+
+
 SOURCES = {
     "appetency": TabularSource("appetency", 1111, None, None, {"rows": 494021, "features": 39, "positives": 97278}),
-    "arrhythmia": TabularSource("arrhythmia", 1017, None, None, {"rows": 452, "features": 226, "positives": 66}),
-    "click": TabularSource("click", 42733, None, None, {"rows": 39948, "features": 12, "positives": 6728}),
+    "arrhythmia": TabularSource("arrhythmia", 1017, "arrhythmia.mat", _read_arrhythmia,
+                                {"rows": 452, "features": 226, "positives": 66}),
+    "click": TabularSource("click", 42733, "Click_prediction_small.csv", _read_click,
+                           {"rows": 39948, "features": 12, "positives": 6728}),
     "credit": TabularSource("credit", 1597, None, None, {"rows": 284807, "features": 29, "positives": 492}),
     "qsar": TabularSource("qsar", 1494, "biodeg.csv", _read_biodeg, {"rows": 1055, "features": 41, "positives": 356}),
     # No OpenML copy of the Kaggle file could be established; the SAINT code reads the CSV too.
@@ -103,37 +145,86 @@ def read_openml(name: str, openml_id: int, data_root: Path, local_hint: str | No
         bunch = fetch_openml(data_id=openml_id, data_home=str(data_root), as_frame=True, n_retries=1, delay=0.5)
     except (OSError, ValueError) as error:  # URLError is an OSError; sklearn raises ValueError on bad ids
         raise SaflexError(f"could not load {where} from OpenML ({type(error).__name__}: {error}); {place}") from None
-    features = bunch.data
-    categorical = tuple(c for c in features.columns if isinstance(features[c].dtype, pd.CategoricalDtype))
-    return Table(features, bunch.target, categorical, {"openml_id": openml_id, "openml_name": bunch.details.get("name")})
+    return Table(bunch.data, bunch.target, inferred_categorical(bunch.data),
+                 {"openml_id": openml_id, "openml_name": bunch.details.get("name")})
 
 
-def read_csv_table(path: Path, target: str, categorical: tuple[str, ...] | None) -> Table:
-    """A user's CSV: the target column, and categoricals given or inferred from non-numeric dtype."""
+def column_kind(column: pd.Series) -> tuple[str, str | None]:
+    """How a column's values read, with an example value that shows it: 'number', 'text', 'mixed'
+    (numbers and text), or 'wide-integer' (integers beyond 2**53, which float64 would round)."""
+    values = column.dropna()
+    if pd.api.types.is_numeric_dtype(values):
+        wide = values[values.abs() > WIDE_INTEGER] if pd.api.types.is_integer_dtype(values) else values[:0]
+        return ("wide-integer", str(wide.iloc[0])) if len(wide) else ("number", None)
+    text = values.astype(str)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.isna().any():
+        return ("mixed" if numbers.notna().any() else "text"), text[numbers.isna()].iloc[0]
+    wide = text[text.str.fullmatch(r"\s*[+-]?\d+\s*") & (numbers.abs() > WIDE_INTEGER)]
+    return ("wide-integer", wide.iloc[0]) if len(wide) else ("number", None)
+
+
+def inferred_categorical(features: pd.DataFrame) -> tuple[str, ...]:
+    """Nominal columns, text columns, and integer columns that float64 cannot hold (as exact categories)."""
+    return tuple(c for c in features.columns if isinstance(features[c].dtype, pd.CategoricalDtype)
+                 or column_kind(features[c])[0] in ("text", "wide-integer"))
+
+
+def _read_text(path: Path, na_values: tuple[str, ...], header: bool) -> pd.DataFrame:
+    """Every cell as text (numbers are parsed later, column by column, so none is rounded on the way)."""
+    frame = pd.read_csv(path, sep=None, engine="python", dtype=str, header="infer" if header else None,
+                        na_values=list(na_values) or None)  # sniffs ',' or ';'; pandas' own NA markers stay
+    if not header:
+        frame.columns = [str(i) for i in range(frame.shape[1])]
+    return frame
+
+
+def _columns_list(frame: pd.DataFrame) -> str:
+    return ", ".join(map(str, frame.columns))
+
+
+def read_csv_table(path: Path, target: str, categorical: tuple[str, ...] | None, *, na_values: tuple[str, ...] = (),
+                   header: bool = True, drop: tuple[str, ...] = ()) -> Table:
+    """A CSV: the target column, and the categoricals given (the whole list) or inferred."""
     path = Path(path)
     if not path.is_file():
         raise SaflexError(f"--csv {path} does not exist")
-    frame = pd.read_csv(path, sep=None, engine="python")  # sniffs ',' or ';'
+    frame = _read_text(path, tuple(na_values), header)
     if target not in frame.columns:
-        raise SaflexError(f"target column {target!r} is not in {path.name}; its columns are: {', '.join(map(str, frame.columns))}")
-    features = frame.drop(columns=[target])
-    if categorical is None:  # text columns; a column mixing numbers and text is refused later
-        categorical = tuple(c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
-                            and _mixed_type_column(features[c]) is None)
+        raise SaflexError(f"target column {target!r} is not in {path.name}; its columns are: {_columns_list(frame)}")
+    if target in drop:
+        raise SaflexError(f"--drop names the target column {target!r}: leave it out of --drop, or choose another --target")
+    unknown = [c for c in drop if c not in frame.columns]
+    if unknown:
+        raise SaflexError(f"--drop names column(s) {', '.join(unknown)} that {path.name} does not have; "
+                          f"its columns are: {_columns_list(frame)}")
+    features = frame.drop(columns=[target, *drop])
+    categorical = inferred_categorical(features) if categorical is None else tuple(categorical)
     unknown = [c for c in categorical if c not in features.columns]
     if unknown:
         raise SaflexError(f"--categorical names column(s) {', '.join(unknown)} that {path.name} does not have "
-                          f"(or that is the target); its feature columns are: {', '.join(map(str, features.columns))}")
-    return Table(features, frame[target], tuple(categorical), {"file": str(path), "target": target})
+                          f"(or that is the target or dropped); its feature columns are: {_columns_list(features)}")
+    kinds = {c: column_kind(features[c])[0] for c in features.columns}
+    numbers = {c: pd.to_numeric(features[c]) for c in features.columns if c not in categorical and kinds[c] == "number"}
+    features = features.assign(**numbers)  # other non-categorical columns stay text: check_table refuses them
+    source = {"file": str(path), "target": target, **({"na_values": list(na_values)} if na_values else {}),
+              **({"header": False} if not header else {}), **({"columns_dropped": list(drop)} if drop else {})}
+    wide = [c for c in categorical if kinds[c] == "wide-integer"]
+    if wide:
+        source["integers_beyond_2**53_as_categories"] = wide
+    return Table(features, frame[target], categorical, source)
 
 
 def load_table(name: str, data_root: Path, *, openml_id: int | None = None, csv: str | None = None,
-               target: str | None = None, categorical: tuple[str, ...] | None = None) -> Table:
+               target: str | None = None, categorical: tuple[str, ...] | None = None,
+               na_values: tuple[str, ...] | None = None, no_header: bool | None = None,
+               drop: tuple[str, ...] | None = None) -> Table:
     """The raw table: a user CSV, else the local file in --data-root, else OpenML."""
     if csv is not None:
         if not target:
             raise SaflexError("--csv needs --target COLUMN (the column to predict)")
-        return read_csv_table(Path(csv), target, categorical)
+        return read_csv_table(Path(csv), target, categorical, na_values=na_values or (), header=not no_header,
+                              drop=drop or ())
     if name not in SOURCES:
         raise SaflexError(f"unknown tabular dataset {name!r}; choose one of: {', '.join(SOURCES)}, "
                           f"or bring a table with --csv FILE --target COLUMN")
@@ -148,15 +239,33 @@ def load_table(name: str, data_root: Path, *, openml_id: int | None = None, csv:
     return read_openml(name, openml_id, Path(data_root), source.local_file)
 
 
-def _mixed_type_column(column: pd.Series) -> str | None:
-    """An example value that is text in a column whose other values are numbers, else None."""
-    values = column.dropna()
-    if values.empty or pd.api.types.is_numeric_dtype(values):
-        return None
-    numeric = pd.to_numeric(values.astype(str), errors="coerce")
-    if numeric.notna().any() and numeric.isna().any():
-        return str(values[numeric.isna()].iloc[0])
-    return None
+NOT_A_NUMBER = {  # what a non-categorical column holds instead of numbers -> what to do about it
+    "mixed": "mixes numbers and text (e.g. {example!r}): fix the file, mark such values missing with "
+             "--na-values, or list it in --categorical to treat every value as a category",
+    "text": "holds text (e.g. {example!r}) but is not a categorical column: list it in --categorical, or --drop it",
+    "wide-integer": "holds integers beyond 2**53 (e.g. {example}) that float64 would round: list it in "
+                    "--categorical (each value becomes an exact category), or --drop it",
+}
+
+
+def _refuse_non_numbers(features: pd.DataFrame, categorical: tuple[str, ...]) -> None:
+    for column in (c for c in features.columns if c not in categorical):
+        kind, example = column_kind(features[column])
+        if kind != "number":
+            raise SaflexError(f"column {column!r} " + NOT_A_NUMBER[kind].format(example=example))
+
+
+def _refuse_infinite(features: pd.DataFrame, categorical: tuple[str, ...]) -> None:
+    """An inf cell cannot be standardised (and breaks the AUC): refuse it at load time, naming it."""
+    for column in features.columns:
+        if column in categorical:
+            continue
+        values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        rows = np.flatnonzero(np.isinf(values))
+        if len(rows):
+            raise SaflexError(f"column {column!r} has an infinite value ({values[rows[0]]:g}) in data row {rows[0] + 1} "
+                              f"(the first data row is 1): replace it with a number, or make it missing "
+                              f"(an empty cell, or its text in --na-values)")
 
 
 def check_table(table: Table) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...], dict]:
@@ -166,11 +275,7 @@ def check_table(table: Table) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...],
     missing_target = int(target.isna().sum())
     if missing_target == len(target):
         raise SaflexError("the target column has no values: check --target")
-    if missing_target:
-        notes["rows_dropped_missing_target"] = missing_target
-        keep = target.notna().to_numpy()
-        features, target = features[keep], target[keep]
-    classes = pd.unique(target)
+    classes = pd.unique(target.dropna())
     if len(classes) < 2:
         raise SaflexError(f"the target has a single class ({classes[0]!r}): a classifier needs at least two")
     empty = [c for c in features.columns if features[c].isna().all()]
@@ -178,18 +283,27 @@ def check_table(table: Table) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...],
         notes["columns_dropped_all_missing"] = [str(c) for c in empty]
         features = features.drop(columns=empty)
     categorical = tuple(c for c in table.categorical if c not in empty)
-    for column in features.columns:
-        if column in categorical:
-            continue
-        example = _mixed_type_column(features[column])
-        if example is not None:
-            raise SaflexError(f"column {column!r} mixes numbers and text (e.g. {example!r}): fix the file, or "
-                              f"list it in --categorical to treat every value as a category")
-        if not pd.api.types.is_numeric_dtype(features[column]):
-            categorical = categorical + (column,)  # all text: a categorical column
+    _refuse_non_numbers(features, categorical)
+    _refuse_infinite(features, categorical)  # before rows go, so the row number is the file's
+    if missing_target:
+        notes["rows_dropped_missing_target"] = missing_target
+        keep = target.notna().to_numpy()
+        features, target = features[keep], target[keep]
     if features.shape[1] == 0:
         raise SaflexError("the table has no usable feature column")
     return features, target, categorical, notes
+
+
+def feature_count(name: str, data_root: Path, **source_options) -> int:
+    """Feature columns the models will see (SAINT's batch rule reads it before any run)."""
+    return check_table(load_table(name, data_root, **source_options))[0].shape[1]
+
+
+def imputed_cells(features: pd.DataFrame, categorical: tuple[str, ...]) -> dict:
+    """Per column with missing cells (all splits): how many, and what fills them."""
+    counts = features.isna().sum()
+    return {str(c): {"cells": int(n), "filled_with": "missing code 0" if c in categorical else "train mean"}
+            for c, n in counts.items() if n}
 
 
 def stratified_split(targets: np.ndarray, seed: int, fractions=SPLIT_FRACTIONS) -> dict[str, np.ndarray]:
@@ -255,7 +369,8 @@ def make_splits(table: Table, seed: int, name: str) -> Splits:
         return Split(prep.transform(features.iloc[rows]), torch.from_numpy(targets[rows]))
 
     provenance = {
-        "dataset": name, **table.source, **notes, "rows": int(len(targets)), "classes": [str(c) for c in classes],
+        "dataset": name, **table.source, **notes, "imputed": imputed_cells(features, categorical),
+        "rows": int(len(targets)), "classes": [str(c) for c in classes],
         "class_counts": counts.tolist(), "categorical": [str(c) for c in categorical],
         "cardinalities": prep.cardinalities, "continuous": [str(c) for c in prep.mean.index],
         "split": {"seed": seed, "fractions": list(SPLIT_FRACTIONS), "stratified": True,

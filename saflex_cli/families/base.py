@@ -48,8 +48,9 @@ class Recipe:
     options: dict[str, str] = field(default_factory=dict)  # family settings (RunConfig.options): name -> meaning
     extra_augmenters: tuple[str, ...] = ()  # accepted by --aug, but not rows of the paper's table (--aug all)
     reference_tables: tuple[int, ...] = ()  # more of the paper's tables whose rows the report shows beside ours
-    # The defaults a run's settings are told apart from in the report (None: defaults(dataset)).
-    baseline: Callable[[RunConfig], RunConfig] | None = None
+    # The defaults a run's settings are told apart from in the report, from its config and its
+    # record's data provenance (None: defaults(dataset)).
+    baseline: Callable[[RunConfig, dict], RunConfig] | None = None
 
     @property
     def tables(self) -> tuple[int, ...]:

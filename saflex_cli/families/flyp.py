@@ -220,7 +220,7 @@ def data_files(config: RunConfig) -> list[tuple[str, object]]:
     return files + ([(Path(pretrained).name, Path(pretrained))] if Path(pretrained).is_file() else [])
 
 
-def baseline(config: RunConfig) -> RunConfig:
+def baseline(config: RunConfig, provenance: dict) -> RunConfig:
     """The recipe of the run's method: zero-shot trains for 0 epochs."""
     base = defaults(config.dataset)
     method = config.option("method", "flyp")

@@ -1,20 +1,25 @@
 """Tabular data (paper Table 2): MLP and SAINT with CutMix, with and without SAflex.
 
 Defaults: 200 epochs (paper Sec. 4); AdamW, lr 1e-4, batch 256, constant LR (SAINT's train.py:
-its cosine schedule is only used with SGD); batch 64 beyond 100 features (train.py); checkpoint by
-best validation accuracy (train.py); SAflex beta = 1, tau = 0.01 (Appendix C). Reported: test
+its cosine schedule is only used with SGD); batch 64 for a table of more than 100 feature columns
+(train.py), SAflex's validation batch likewise, both fixed from the table before the runs
+(`fit_batch_to_width`) so that the run identity holds them; checkpoint by best validation accuracy
+(train.py); SAflex beta = 1, tau = 0.01 (Appendix C). Reported: test
 AUROC x100 for binary tasks, test accuracy x100 for multiclass (volkert), as SAINT's train.py
 prints them. Evaluation uses a fixed batch size (256, SAINT's) in the split's row order, since
 intersample attention makes a prediction depend on its batch-mates.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
+from rich.console import Console
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, load_tabular
+from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, feature_count, load_tabular
+from ..distributed import is_leader
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
@@ -22,27 +27,59 @@ from .base import Cell, Recipe, tensor_setup, upstream_method_label
 BACKBONE = {"mlp": "tabular_mlp", "saint": "saint"}  # --model -> backbone registry name
 PAPER_MODEL = {"mlp": "MLP", "saint": "SAINT"}
 AUG_NAMES = {"cutmix": "CutMix"}
-# train.py caps the batch at 64 beyond 100 features (and SAINT's embedding at 8, done in the
-# backbone); these have more in their OpenML copies (appetency: 230, not Table 5's 39).
-WIDE_DATASETS = ("appetency", "arrhythmia", "volkert")
+BATCH, WIDE_BATCH, WIDE_FEATURES = 256, 64, 100  # train.py: batch 256, capped at 64 beyond 100 features
 EVAL_ORDER = "split row order (ascending row index of the source table)"
+IMPUTED_SHOWN = 4  # columns named in the printed imputation line; the record has them all
+console = Console(stderr=True)
 
 
 def defaults(dataset: str) -> RunConfig:
-    wide = dataset in WIDE_DATASETS
     return RunConfig(
         family="tabular", dataset=dataset, model="saint", aug="cutmix", epochs=200,
-        batch_size=64 if wide else 256, eval_batch_size=256,
+        batch_size=BATCH, eval_batch_size=256,
         optim=OptimConfig(name="adamw", lr=1e-4, weight_decay=0.01, schedule="constant"),
-        saflex=SaflexConfig(beta=1.0, tau=0.01, val_batch_size=64 if wide else 256),
+        saflex=SaflexConfig(beta=1.0, tau=0.01, val_batch_size=BATCH),
         options=(("aug_kwargs", {"prob": 0.3}), ("batchnorm", False), ("dropout", 0.1)),
     )
 
 
+def batch_for_width(n_features: int) -> int:
+    """SAINT's train.py: `if nfeat > 100: batchsize = min(64, batchsize)` (its embedding cap is in the backbone)."""
+    return WIDE_BATCH if n_features > WIDE_FEATURES else BATCH
+
+
 def source_options(config: RunConfig) -> dict:
-    categorical = config.option("categorical")
+    """What load_table needs from a config; column lists as tuples (a record's JSON has lists)."""
+    lists = {key: tuple(config.option(key)) if config.option(key) is not None else None
+             for key in ("categorical", "na_values", "drop")}
     return {"openml_id": config.option("openml_id"), "csv": config.option("csv"), "target": config.option("target"),
-            "categorical": tuple(categorical) if categorical is not None else None}
+            "no_header": config.option("no_header"), **lists}
+
+
+def fit_batch_to_width(configs: list[RunConfig]) -> list[RunConfig]:
+    """Batch and SAflex validation batch of each run from its table's feature count, read once per
+    table before any run, so the rule is in each run's config (and identity) from the start."""
+    widths: dict = {}
+    fitted = []
+    for config in configs:
+        key = (config.dataset, config.data_root, tuple(source_options(config).items()))
+        if key not in widths:
+            widths[key] = feature_count(config.dataset, Path(config.data_root), **source_options(config))
+        batch = batch_for_width(widths[key])
+        fitted.append(dataclasses.replace(config, batch_size=batch,
+                                          saflex=dataclasses.replace(config.saflex, val_batch_size=batch)))
+    return fitted
+
+
+def imputation_line(dataset: str, imputed: dict) -> str | None:
+    """One line saying which cells were filled and how (None when none was)."""
+    if not imputed:
+        return None
+    shown = [f"{column} {fill['cells']} ({fill['filled_with']})" for column, fill in list(imputed.items())[:IMPUTED_SHOWN]]
+    more = len(imputed) - len(shown)
+    total = sum(fill["cells"] for fill in imputed.values())
+    return (f"{dataset}: imputed {total} missing cell(s) in {len(imputed)} column(s): {', '.join(shown)}"
+            + (f", and {more} more column(s)" if more else "") + " (all in the run record, data.imputed)")
 
 
 def build_model(config: RunConfig, cardinalities: list[int], n_cont: int, num_classes: int):
@@ -59,6 +96,11 @@ def build(config: RunConfig, device: torch.device):
                           **source_options(config))
     provenance = splits.provenance
     provenance["evaluation"] = {"batch_size": config.eval_batch_size, "order": EVAL_ORDER}
+    n_features = len(provenance["categorical"]) + len(provenance["continuous"])
+    provenance["batch_rule"] = {"features": n_features, "batch_by_rule": batch_for_width(n_features)}
+    line = imputation_line(config.dataset, provenance["imputed"])
+    if line and is_leader():
+        console.print(f"[yellow]{line}[/yellow]", highlight=False)
     model = build_model(config, provenance["cardinalities"], len(provenance["continuous"]), splits.num_classes)
     return tensor_setup(config, splits, model, device, metrics=("acc", "auc"), selection=("acc",))
 
@@ -96,14 +138,24 @@ def data_files(config: RunConfig) -> list[tuple[str, object]]:
     return [("openml", f"openml:{openml_id}")] if openml_id else []
 
 
+def baseline(config: RunConfig, provenance: dict) -> RunConfig:
+    """The recipe with the batch of the run's table width (recorded in its provenance)."""
+    base = defaults(config.dataset)
+    batch = provenance.get("batch_rule", {}).get("batch_by_rule", base.batch_size)
+    return dataclasses.replace(base, batch_size=batch, saflex=dataclasses.replace(base.saflex, val_batch_size=batch))
+
+
 RECIPE = FAMILIES.register("tabular")(Recipe(
     name="tabular", datasets=TABLE2_DATASETS, augmenters=("none", "cutmix"), table=2,
     methods=("No Aug", "CutMix", "SAflex (w/ CutMix)"), defaults=defaults, build=build, cells=cells,
     selection="best_val_acc",
     caption="Test AUROC ×100 (binary) / accuracy ×100 (volkert) of MLP and SAINT with CutMix ± SAflex",
     train_size=train_size, data_files=data_files,
+    baseline=baseline,
     options={"dropout": "MLP dropout", "batchnorm": "MLP BatchNorm after each hidden layer",
              "split_seed": "one train/val/test split for every seed (None: the run's seed)",
              "csv": "a CSV file read instead of the dataset", "target": "the CSV's target column",
-             "categorical": "the CSV's categorical columns", "openml_id": "an OpenML id read instead"},
+             "categorical": "the CSV's categorical columns (the whole list)", "openml_id": "an OpenML id read instead",
+             "na_values": "the CSV's extra missing-cell markers", "no_header": "the CSV has no header row",
+             "drop": "the CSV's columns left out"},
 ))
