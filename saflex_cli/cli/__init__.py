@@ -54,5 +54,5 @@ def main() -> None:
     try:
         app()  # bad flags and values get Typer's own usage message and exit code 2
     except SaflexError as error:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/bold red] {error}", highlight=False)
         sys.exit(2)
