@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import socket
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,13 +25,18 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
     and serves other bytes at /other (a mirror with the wrong content)."""
 
     cut_first = True
+    busy_first = True
     requests: list[tuple[str, str | None]] = []
 
     def do_GET(self):
         FlakyHost.requests.append((self.path, self.headers.get("Range")))
+        if self.path == "/busy" and FlakyHost.busy_first:  # an overloaded server, once
+            FlakyHost.busy_first = False
+            self.send_error(503)
+            return
         if self.path == "/other":
             body = b"not the file" * 100
-        elif self.path == "/good":
+        elif self.path in ("/good", "/busy"):
             body = PAYLOAD
         else:
             self.send_error(404)
@@ -55,7 +62,7 @@ def host():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHost)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    FlakyHost.cut_first, FlakyHost.requests = True, []
+    FlakyHost.cut_first, FlakyHost.busy_first, FlakyHost.requests = True, True, []
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
@@ -75,6 +82,34 @@ def test_download_refuses_content_with_unknown_md5(host, tmp_path, monkeypatch):
     with pytest.raises(SaflexError, match="MD5"):
         download([f"{host}/other"], tmp_path / "file.npz", {PAYLOAD_MD5}, timeout=5, backoff_s=0)
     assert not (tmp_path / "file.npz").exists()
+
+
+def test_a_server_error_is_retried(host, tmp_path, monkeypatch):
+    monkeypatch.delenv("SAFLEX_OFFLINE")
+    download([f"{host}/busy"], tmp_path / "file.npz", {PAYLOAD_MD5}, timeout=5, backoff_s=0)
+    assert (tmp_path / "file.npz").read_bytes() == PAYLOAD and [p for p, _ in FlakyHost.requests] == ["/busy"] * 2
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens on it once the socket is closed
+
+
+@pytest.mark.parametrize("server", ["nonexistent.invalid", "127.0.0.1:{port}"])
+def test_an_unreachable_host_fails_fast_and_is_named_once(server, tmp_path, monkeypatch):
+    """No DNS name or a refused connection: retrying cannot help, so no retries and no backoff
+    (the defaults: 3 tries with 2 s and 4 s waits per URL, over two URLs of the same host)."""
+    monkeypatch.delenv("SAFLEX_OFFLINE")
+    server = server.format(port=closed_port())
+    target = tmp_path / "x.npz"
+    started = time.monotonic()
+    with pytest.raises(SaflexError) as error:
+        download([f"http://{server}/x.npz", f"http://{server}/mirror/x.npz"], target, {PAYLOAD_MD5})
+    assert time.monotonic() - started < 10  # generous: the fail-fast path needs well under a second
+    message = str(error.value)
+    assert message.count("could not reach") == 1 and f"could not reach {server} (" in message
+    assert f"place the file at {target} yourself" in message and list(tmp_path.iterdir()) == []
 
 
 def test_offline_names_the_file_and_where_to_put_it(tmp_path):
