@@ -24,6 +24,7 @@ import torch
 
 from ..errors import SaflexError
 from ..registry import DATASETS
+from .catalog import DataFile, family_folder, register_catalog
 from .download import offline
 from .splits import Split, Splits
 
@@ -283,6 +284,17 @@ def load_tabular(name: str, data_root: Path, seed: int, **source_options) -> Spl
     splits = make_splits(load_table(name, data_root, **source_options), seed, name)
     splits.provenance["differs_from_paper_table5"] = compare_with_paper(name, splits.provenance)
     return splits
+
+
+def folder(data_root: Path) -> Path:
+    return family_folder(data_root, "tabular")
+
+
+@register_catalog("tabular")
+def catalog(data_root: Path) -> list[DataFile]:
+    """The local files read instead of OpenML; none has an official checksum, so only presence counts."""
+    return [DataFile(f"tabular/{s.name}", folder(data_root) / s.local_file,
+                     hint="docs/tabular.md, 'Data on disk', says where to get it") for s in SOURCES.values() if s.local_file]
 
 
 for _name in SOURCES:
