@@ -159,7 +159,7 @@ def test_bad_input_gets_one_clear_message_and_no_record(case, tmp_path, monkeypa
     data = tmp_path / "data"
     data.mkdir()
     if isinstance(fixture, dict):
-        fake_medmnist(data / "pneumoniamnist.npz", **fixture)
+        fake_medmnist(data / "medmnist" / "pneumoniamnist.npz", **fixture)
     args = ["medmnist", "--dataset", "pneumoniamnist", "--seeds", "0", "--epochs", "1", "--skip-md5", "--quiet",
             "--data-root", str(data), "--out", str(tmp_path / "out"), *flags]
     code, err = run_cli(monkeypatch, capsys, *args)

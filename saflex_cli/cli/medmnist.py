@@ -21,7 +21,7 @@ def medmnist(
     epochs: opt.Epochs = None,
     as_rgb: Annotated[bool, typer.Option("--as-rgb/--gray", help="Grayscale sets as 3 channels (MedMNIST v2 paper) or 1 (its script).")] = True,
     skip_md5: Annotated[bool, typer.Option("--skip-md5", help="Use a file whose MD5 matches no known release (recorded).")] = False,
-    data_root: opt.DataRoot = Path("data/medmnist"),
+    data_root: opt.DataRoot = Path("data"),
     run: RunFlags = None,
 ) -> None:
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""

@@ -5,12 +5,10 @@ and 75% of training; SAflex beta = 0, tau = 0.01, validation batch 128 (paper Ap
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.medmnist import TABLE1_DATASETS, info, load_medmnist
+from ..data.medmnist import TABLE1_DATASETS, folder, info, load_medmnist
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
 
@@ -28,7 +26,7 @@ def defaults(dataset: str) -> RunConfig:
 
 
 def build(config: RunConfig, device: torch.device):
-    splits = load_medmnist(config.dataset, Path(config.data_root), size=config.option("size", 28),
+    splits = load_medmnist(config.dataset, folder(config.data_root), size=config.option("size", 28),
                            as_rgb=config.option("as_rgb", True), skip_md5=config.option("skip_md5", False))
     model = BACKBONES.get(config.model)(in_channels=splits.train.inputs.shape[1], num_classes=splits.num_classes)
     return tensor_setup(config, splits, model, device, metrics=("acc", "auc"), selection=("acc", "auc"))

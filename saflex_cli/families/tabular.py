@@ -9,12 +9,10 @@ intersample attention makes a prediction depend on its batch-mates.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, load_tabular
+from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, folder, load_tabular
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
@@ -55,7 +53,7 @@ def build_model(config: RunConfig, cardinalities: list[int], n_cont: int, num_cl
 
 def build(config: RunConfig, device: torch.device):
     split_seed = config.option("split_seed")  # None: the split follows the run's seed (issue 3)
-    splits = load_tabular(config.dataset, Path(config.data_root), config.seed if split_seed is None else split_seed,
+    splits = load_tabular(config.dataset, folder(config.data_root), config.seed if split_seed is None else split_seed,
                           **source_options(config))
     provenance = splits.provenance
     provenance["evaluation"] = {"batch_size": config.eval_batch_size, "order": EVAL_ORDER}
