@@ -165,4 +165,4 @@ def test_bad_input_gets_one_clear_message_and_no_record(case, tmp_path, monkeypa
     code, err = run_cli(monkeypatch, capsys, *args)
     assert code == 2
     assert message in err and "Traceback" not in err
-    assert not list(tmp_path.glob("out/runs/**/*.json"))
+    assert [p for p in tmp_path.glob("out/**/*")] == []  # no record, and no claim folders left behind
