@@ -171,7 +171,7 @@ def check_table(table: Table) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...],
         notes["rows_dropped_missing_target"] = missing_target
         keep = target.notna().to_numpy()
         features, target = features[keep], target[keep]
-    classes = pd.unique(target)
+    classes = pd.unique(target).tolist()  # Python values: the message shows 1, not np.int64(1)
     if len(classes) < 2:
         raise SaflexError(f"the target has a single class ({classes[0]!r}): a classifier needs at least two")
     empty = [c for c in features.columns if features[c].isna().all()]
