@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SEEDS ?= 0,1,2
+# One data root for every family: $(DATA)/medmnist/, $(DATA)/tabular/, $(DATA)/iwildcam_v2.0/, ... (README).
 DATA ?= data
 OUT ?= results
 # `make reproduce-all DRY_RUN=1`: list every run, which are recorded, and the device-hours left
@@ -32,13 +33,13 @@ reproduce-all: reproduce-medmnist reproduce-tabular reproduce-flyp reproduce-dif
 	$(if $(DRY_RUN),,$(BIN)/saflex report --out $(OUT))
 
 reproduce-medmnist: $(BIN)/saflex
-	$(BIN)/saflex medmnist --dataset all --aug all --data-root $(DATA)/medmnist $(GRID_FLAGS)
+	$(BIN)/saflex medmnist --dataset all --aug all --data-root $(DATA) $(GRID_FLAGS)
 
 reproduce-tabular: $(BIN)/saflex
-	$(BIN)/saflex tabular --model all --dataset all --aug all --data-root $(DATA)/tabular $(GRID_FLAGS)
+	$(BIN)/saflex tabular --model all --dataset all --aug all --data-root $(DATA) $(GRID_FLAGS)
 
 reproduce-flyp: $(BIN)/saflex
-	$(BIN)/saflex flyp --method all --aug all --data-root $(DATA)/wilds \
+	$(BIN)/saflex flyp --method all --aug all --data-root $(DATA) \
 	  --pretrained $(DATA)/clip/open_clip_pytorch_model.bin $(GRID_FLAGS)
 
 reproduce-diffusion: $(BIN)/saflex

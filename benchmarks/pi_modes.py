@@ -3,7 +3,7 @@ or every K steps, through the real trainer and grid (issue 'Performance', sectio
 
     python benchmarks/pi_modes.py                                  # offline demo, 5 seeds
     python benchmarks/pi_modes.py --family medmnist --dataset pneumoniamnist --aug randaug \\
-        --data-root ../shared/data --skip-md5 --seeds 0,1,2
+        --data-root data --skip-md5 --seeds 0,1,2       # data/medmnist/pneumoniamnist.npz
 
 Runs the upstream-only baseline (and No Aug where the recipe has it) beside the four SAflex
 variants, skipping runs already recorded under --out, and writes (or replaces) this family and

@@ -8,6 +8,7 @@ here is the identity, which is the single-process path.
 """
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass, fields, is_dataclass, replace
 
@@ -28,12 +29,23 @@ class Ranks:
 
 
 def init_from_env(device_type: str) -> Ranks | None:
-    """Join the process group torchrun describes in the environment; None when run alone."""
+    """Join the process group torchrun describes in the environment; None when run alone.
+
+    A group this function creates is destroyed at exit, while the interpreter is still whole: a
+    gloo group left to interpreter finalization can abort the process ("terminate called without
+    an active exception") when its worker threads are torn down after Python's state is gone.
+    """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        atexit.register(_destroy_group)
     return Ranks(dist.group.WORLD, dist.get_rank(), dist.get_world_size())
+
+
+def _destroy_group() -> None:
+    if dist.is_initialized():  # the program may have destroyed it itself
+        dist.destroy_process_group()
 
 
 def is_leader() -> bool:

@@ -1,11 +1,13 @@
 """The body of each rank in the FLYP DDP test (spawned by torch.multiprocessing, gloo on the CPU)."""
 from __future__ import annotations
 
+import atexit
 import dataclasses
-
 import os
+from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from flyp_helpers import TINY_CLIP, register_tiny_clip
 from saflex_cli.cli.common import build_configs
@@ -38,7 +40,13 @@ def validation_batch_gradients(config, ranks):
     return validation_gradient(setup.model, setup.objective, *share(batch, ranks), ranks.group)
 
 
+def note_group_at_exit(out: str, rank: int) -> None:
+    """Runs after saflex's own exit handler (atexit is last in, first out): is the group gone?"""
+    Path(out, f"rank{rank}-group-destroyed-at-exit").write_text(str(not dist.is_initialized()))
+
+
 def flyp_rank(rank: int, world: int, port: int, root: str, out: str) -> None:
+    atexit.register(note_group_at_exit, out, rank)  # before init_from_env registers saflex's handler
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)

@@ -23,8 +23,9 @@ def invoke(*args):
 
 @pytest.fixture
 def derma_root(tmp_path):
-    (tmp_path / "data").mkdir()
-    write_medmnist_npz(tmp_path / "data" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
+    """tmp/data is the data root: MedMNIST files go to tmp/data/medmnist/."""
+    (tmp_path / "data" / "medmnist").mkdir(parents=True)
+    write_medmnist_npz(tmp_path / "data" / "medmnist" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
     return tmp_path
 
 
@@ -59,7 +60,8 @@ def test_medmnist_grid_then_report(derma_root, offline):
 def test_report_can_choose_the_checkpoint(derma_root, offline):
     out = derma_root / "results"
     invoke("medmnist", "--dataset", "dermamnist", "--epochs", 1, "--seeds", "0", "--aug", "none", "--skip-md5",
-           "--data-root", derma_root / "data", "--out", out, "--quiet", "--batch-size", 32)
+           "--data-root", derma_root / "data" / "medmnist",  # the older form, naming the family folder, works too
+           "--out", out, "--quiet", "--batch-size", 32)
     invoke("report", "--out", out, "--selection", "last", "--name", "derma-last")
     assert "Checkpoint: `last`" in (out / "derma-last.md").read_text()
 

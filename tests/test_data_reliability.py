@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import socket
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from saflex_cli.cli import main
-from saflex_cli.data.catalog import DataFile
 from saflex_cli.data.download import download
 from saflex_cli.errors import SaflexError
 
@@ -23,13 +24,18 @@ class FlakyHost(http.server.BaseHTTPRequestHandler):
     and serves other bytes at /other (a mirror with the wrong content)."""
 
     cut_first = True
+    busy_first = True
     requests: list[tuple[str, str | None]] = []
 
     def do_GET(self):
         FlakyHost.requests.append((self.path, self.headers.get("Range")))
+        if self.path == "/busy" and FlakyHost.busy_first:  # an overloaded server, once
+            FlakyHost.busy_first = False
+            self.send_error(503)
+            return
         if self.path == "/other":
             body = b"not the file" * 100
-        elif self.path == "/good":
+        elif self.path in ("/good", "/busy"):
             body = PAYLOAD
         else:
             self.send_error(404)
@@ -55,7 +61,7 @@ def host():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHost)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    FlakyHost.cut_first, FlakyHost.requests = True, []
+    FlakyHost.cut_first, FlakyHost.busy_first, FlakyHost.requests = True, True, []
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
@@ -77,26 +83,42 @@ def test_download_refuses_content_with_unknown_md5(host, tmp_path, monkeypatch):
     assert not (tmp_path / "file.npz").exists()
 
 
+def test_a_server_error_is_retried(host, tmp_path, monkeypatch):
+    monkeypatch.delenv("SAFLEX_OFFLINE")
+    download([f"{host}/busy"], tmp_path / "file.npz", {PAYLOAD_MD5}, timeout=5, backoff_s=0)
+    assert (tmp_path / "file.npz").read_bytes() == PAYLOAD and [p for p, _ in FlakyHost.requests] == ["/busy"] * 2
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens on it once the socket is closed
+
+
+@pytest.mark.parametrize("server", ["nonexistent.invalid", "127.0.0.1:{port}"])
+def test_an_unreachable_host_fails_fast_and_is_named_once(server, tmp_path, monkeypatch):
+    """No DNS name or a refused connection: retrying cannot help, so no retries and no backoff
+    (the defaults: 3 tries with 2 s and 4 s waits per URL, over two URLs of the same host)."""
+    monkeypatch.delenv("SAFLEX_OFFLINE")
+    server = server.format(port=closed_port())
+    target = tmp_path / "x.npz"
+    started = time.monotonic()
+    with pytest.raises(SaflexError) as error:
+        download([f"http://{server}/x.npz", f"http://{server}/mirror/x.npz"], target, {PAYLOAD_MD5})
+    assert time.monotonic() - started < 10  # generous: the fail-fast path needs well under a second
+    message = str(error.value)
+    assert message.count("could not reach") == 1 and f"could not reach {server} (" in message
+    assert f"place the file at {target} yourself" in message and list(tmp_path.iterdir()) == []
+
+
 def test_offline_names_the_file_and_where_to_put_it(tmp_path):
     with pytest.raises(SaflexError, match=f"offline.*{tmp_path / 'x.npz'}.*http://example.org/x"):
         download(["http://example.org/x"], tmp_path / "x.npz", None)
 
 
-def test_data_file_status():
-    def status(releases, exists=True, path=None):
-        return DataFile("x", path, (), releases).status()[0]
-    import tempfile
-    with tempfile.NamedTemporaryFile() as handle:
-        handle.write(b"abc")
-        handle.flush()
-        md5 = hashlib.md5(b"abc").hexdigest()
-        from pathlib import Path
-        path = Path(handle.name)
-        assert status({md5: "official"}, path=path) == "official release"
-        assert status({md5: "pre-2.2.4"}, path=path) == "older release: pre-2.2.4"
-        assert status({"0" * 32: "official"}, path=path) == "unknown checksum"
-    assert status({}, path=Path("/nonexistent/x")) == "missing"
-    assert status({}) == "bundled"
+def unwrapped(text: str) -> str:
+    """The text without white space: the console wraps long lines, even inside a path."""
+    return "".join(text.split())
 
 
 def run_cli(monkeypatch, capsys, *args) -> tuple[int, str]:
@@ -106,20 +128,9 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str]:
     return exit_info.value.code, capsys.readouterr().err
 
 
-def test_verify_lists_known_files_with_status(tmp_path, monkeypatch, capsys):
-    (tmp_path / "medmnist").mkdir()
-    (tmp_path / "medmnist" / "pathmnist.npz").write_bytes(b"not the release")
-    code, _ = run_cli(monkeypatch, capsys, "data", "verify", "--data-root", str(tmp_path))
-    assert code == 0
-    monkeypatch.setattr(sys, "argv", ["saflex", "data", "verify", "--data-root", str(tmp_path), "--present"])
-    with pytest.raises(SystemExit):
-        main()
-    listing = capsys.readouterr().out
-    assert "medmnist/pathmnist" in listing and "unknown checksum" in listing and "digits" in listing
-
-
 def fake_medmnist(path, *, images=None, labels=None, corrupt=False):
     """A file in MedMNIST's npz layout (pneumoniamnist: 28x28 gray, 2 classes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     if corrupt:
         path.write_bytes(b"PK\x03\x04 truncated zip")
         return path
@@ -148,10 +159,10 @@ def test_bad_input_gets_one_clear_message_and_no_record(case, tmp_path, monkeypa
     data = tmp_path / "data"
     data.mkdir()
     if isinstance(fixture, dict):
-        fake_medmnist(data / "pneumoniamnist.npz", **fixture)
+        fake_medmnist(data / "medmnist" / "pneumoniamnist.npz", **fixture)
     args = ["medmnist", "--dataset", "pneumoniamnist", "--seeds", "0", "--epochs", "1", "--skip-md5", "--quiet",
             "--data-root", str(data), "--out", str(tmp_path / "out"), *flags]
     code, err = run_cli(monkeypatch, capsys, *args)
     assert code == 2
     assert message in err and "Traceback" not in err
-    assert not list(tmp_path.glob("out/runs/**/*.json"))
+    assert [p for p in tmp_path.glob("out/**/*")] == []  # no record, and no claim folders left behind

@@ -6,6 +6,7 @@ import random
 import signal
 from collections import Counter
 
+import pytest
 import torch
 
 from reliability_helpers import cli, demo_config, events, metrics, one_thread, records, wait_for, worker
@@ -155,3 +156,13 @@ def test_workers_flag_shares_the_grid_between_processes(tmp_path):
     assert again.returncode == 0, err
     assert "3 of 3 runs already recorded" in out + err
     assert len([e for e in events(tmp_path) if e["event"] == "start"]) == 3  # nothing trained twice
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stopped_worker_releases_its_claim_and_leaves_no_folders(stop, tmp_path):
+    out = tmp_path / "out"
+    child = worker(out, {"runs": [{"epochs": 200, "seed": 0, "saflex": True, "aug": "label-shift"}]})
+    wait_for(lambda: list(out.glob("claims/*/*.claim/owner.json")) or child.poll() is not None, timeout=120)
+    child.send_signal(stop)
+    assert child.wait(timeout=120) == -stop, child.stderr.read()  # it still ends as the signal says
+    assert not (out / "claims").exists()  # nothing for another worker to wait out, no empty folders

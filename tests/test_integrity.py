@@ -38,8 +38,8 @@ def snapshot(out: Path) -> dict[str, bytes]:
 def recorded(tmp_path_factory):
     """One finished MedMNIST run (tiny npz in the real layout): the record every bad input must leave alone."""
     root = tmp_path_factory.mktemp("recorded")
-    (root / "data").mkdir()
-    write_medmnist_npz(root / "data" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
+    (root / "data" / "medmnist").mkdir(parents=True)
+    write_medmnist_npz(root / "data" / "medmnist" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
     result = run_cli(*medmnist(root / "data", root / "out"), cwd=root)
     assert result.returncode == 0, result.stderr
     return root
@@ -48,12 +48,12 @@ def recorded(tmp_path_factory):
 def test_a_record_made_on_another_file_of_the_same_name_is_not_reused(recorded, tmp_path):
     out = tmp_path / "out"
     first = tmp_path / "first"
-    first.mkdir()
-    write_medmnist_npz(first / "dermamnist.npz", counts=(24, 16, 16), num_classes=7, seed=0)
+    (first / "medmnist").mkdir(parents=True)
+    write_medmnist_npz(first / "medmnist" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7, seed=0)
     assert run_cli(*medmnist(first, out), cwd=tmp_path).returncode == 0
     second = tmp_path / "second"
-    second.mkdir()
-    write_medmnist_npz(second / "dermamnist.npz", counts=(24, 16, 16), num_classes=7, seed=1)  # other content
+    (second / "medmnist").mkdir(parents=True)
+    write_medmnist_npz(second / "medmnist" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7, seed=1)  # other content
     result = run_cli(*medmnist(second, out), cwd=tmp_path)
     message = " ".join(result.stderr.split())
     assert result.returncode == 0 and "1 run(s) recorded, 0 skipped" in message
@@ -88,7 +88,7 @@ def test_the_report_never_pools_two_targets_of_one_csv(tmp_path):
     (("--device", "cuda"), "this machine has no CUDA GPU"),
     (("--device", "foo"), "is not a torch device"),
     (("--seeds", "-1"), "--seeds must be integers >= 0"),
-    (("--seeds", "0,0"), "lists a seed twice"),
+    (("--seeds", "0,0"), "--seeds lists 0 more than once"),
     (("--seeds", "-1", "--dry-run"), "--seeds must be integers >= 0"),
     (("--set", "optim.nope=1"), "unknown setting 'optim.nope'"),
 ])
@@ -132,8 +132,8 @@ def test_bad_report_input_is_one_line_exit_2(recorded, args, message):
 def test_a_runs_numbers_do_not_depend_on_how_many_workers_share_the_machine(tmp_path):
     """Convolutions on the CPU reduce in another order with another thread count: --workers must
     leave each run's thread count as a lone process has it (grid._worker_main)."""
-    (tmp_path / "data").mkdir()
-    write_medmnist_npz(tmp_path / "data" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
+    (tmp_path / "data" / "medmnist").mkdir(parents=True)
+    write_medmnist_npz(tmp_path / "data" / "medmnist" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
     env_threads = {"OMP_NUM_THREADS": "2"}
     results = {}
     for workers in (1, 2):

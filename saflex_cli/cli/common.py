@@ -34,8 +34,9 @@ def parse_seeds(text: str) -> list[int]:
         raise SaflexError(f"--seeds must be a comma list of integers, got {text!r}") from None
     if any(seed < 0 for seed in seeds):
         raise SaflexError(f"--seeds must be integers >= 0 (numpy seeds are unsigned), got {text!r}")
-    if len(set(seeds)) != len(seeds):
-        raise SaflexError(f"--seeds lists a seed twice ({text!r}): each seed is one run")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise SaflexError(f"--seeds lists {', '.join(map(str, repeated))} more than once ({text!r}): give each seed once")
     return seeds
 
 

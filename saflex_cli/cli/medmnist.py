@@ -24,7 +24,7 @@ def medmnist(
     skip_md5: Annotated[bool, typer.Option("--skip-md5", help="Use a file whose MD5 matches no known release (recorded).")] = False,
     model: Annotated[Optional[str], typer.Option("--model", help="Backbone: resnet18_28 (MedMNIST v2's, the paper's) or timm/<name>, any timm model taking 28x28 inputs (e.g. timm/resnet18).")] = None,
     pretrained: Annotated[Optional[Path], typer.Option("--pretrained", help="timm backbones: weights from this local .safetensors/.pth file (its classifier only if the class count matches).")] = None,
-    data_root: opt.DataRoot = Path("data/medmnist"),
+    data_root: opt.DataRoot = Path("data"),
     run: RunFlags = None,
 ) -> None:
     """ResNet-18 (28) on MedMNIST with RandAugment / Mixup, with and without SAflex (Table 1)."""

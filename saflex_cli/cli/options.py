@@ -26,7 +26,7 @@ def _sweep(flag: str, help_text: str, panel: str):
 
 
 Datasets = Annotated[str, typer.Option("--dataset", help="A dataset name, a comma list, or 'all' (the paper's table columns).", rich_help_panel=DATA)]
-DataRoot = Annotated[Path, typer.Option("--data-root", help="Folder holding (or receiving) the dataset files.", rich_help_panel=DATA)]
+DataRoot = Annotated[Path, typer.Option("--data-root", help="Folder holding every dataset, a subfolder per family (medmnist/, tabular/, iwildcam_v2.0/, CUB_200_2011/, pools/, clip/); a folder named after the family is used as it is.", rich_help_panel=DATA)]
 LoaderWorkers = Annotated[Optional[int], typer.Option("--loader-workers", min=0, help="Image-decoding worker processes of the data loader.", rich_help_panel=DATA)]
 
 Augs = Annotated[str, typer.Option("--aug", help="Upstream augmenter(s), comma list; 'all' runs every row of the paper's table.", rich_help_panel=METHOD)]

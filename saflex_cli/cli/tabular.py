@@ -32,7 +32,7 @@ def tabular(
     batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="MLP: BatchNorm after each hidden layer (default off).")] = None,
     epochs: opt.Epochs = None,
     eval_batch_size: Annotated[Optional[int], typer.Option("--eval-batch-size", min=1, help="Evaluation batch size (fixed; SAINT's rows attend to their batch).")] = None,
-    data_root: opt.DataRoot = Path("data/tabular"),
+    data_root: opt.DataRoot = Path("data"),
     run: RunFlags = None,
 ) -> None:
     """MLP / SAINT with CutMix, with and without SAflex (Table 2), or on --csv FILE --target COLUMN."""

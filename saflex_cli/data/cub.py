@@ -16,9 +16,11 @@ import torch
 
 from ..errors import SaflexError
 from ..registry import DATASETS
+from .catalog import Folder, register_catalog
 from .images import GenerationData, ImageFiles, require_files, resize_transform
 from .splits import Split, Splits
 
+FOLDER = "CUB_200_2011"
 EXTRA_PER_CLASS = 5
 METADATA = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
 # ALIA's generation scripts rename two classes in prompts so Stable Diffusion knows them.
@@ -55,19 +57,33 @@ def carve_validation(labels: list[int], fraction: float, seed: int) -> set[int]:
     return held
 
 
-@DATASETS.register("cub")
-def load_cub(root: Path, *, image_size: int = 224, val_fraction: float = 0.1, split_seed: int = 0) -> GenerationData:
-    base = Path(root) / "CUB_200_2011"
+def image_files(root: Path) -> dict[int, Path]:
+    """Image id -> file, in images.txt order, refusing a release with metadata or images missing."""
+    base = Path(root) / FOLDER
     absent = [name for name in METADATA if not (base / name).is_file()]
     if absent:
         raise SaflexError(f"CUB-200-2011 metadata missing ({', '.join(absent)} not in {base}): {PLACE_HINT.format(root=root)}")
     paths = _read_table(base / "images.txt")
+    files = {k: base / "images" / paths[k] for k in sorted(paths)}
+    require_files(list(files.values()), "CUB-200-2011", PLACE_HINT.format(root=root))
+    return files
+
+
+@register_catalog("cub")
+def catalog(data_root: Path) -> list[Folder]:
+    """The CUB-200-2011 release (diffusion family): its metadata and every image it lists."""
+    return [Folder(f"cub/{FOLDER}", Path(data_root) / FOLDER, lambda: f"{len(image_files(data_root))} images",
+                   PLACE_HINT.format(root=data_root))]
+
+
+@DATASETS.register("cub")
+def load_cub(root: Path, *, image_size: int = 224, val_fraction: float = 0.1, split_seed: int = 0) -> GenerationData:
+    base = Path(root) / FOLDER
+    files = image_files(root)
     labels = {k: int(v) - 1 for k, v in _read_table(base / "image_class_labels.txt").items()}
     is_train = {k: v == "1" for k, v in _read_table(base / "train_test_split.txt").items()}
     folders = [v for _, v in sorted(_read_table(base / "classes.txt").items())]
-    order = sorted(paths)  # images.txt order (image ids)
-    files = {k: base / "images" / paths[k] for k in order}
-    require_files(list(files.values()), "CUB-200-2011", PLACE_HINT.format(root=root))
+    order = list(files)  # images.txt order (image ids)
 
     train_by_class: dict[int, list[int]] = {}
     for k in order:

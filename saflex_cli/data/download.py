@@ -1,5 +1,7 @@
 """Downloads that survive flaky hosts: timeout, retries, a resumable partial file, several
-mirrors, an MD5 check and an atomic move. Offline mode names the file to place and where.
+mirrors, an MD5 check and an atomic move. Offline mode names the file to place and where. A
+host that cannot be reached at all (no DNS name, no route, connection refused) is not retried:
+the command says so at once instead of after minutes of backoff.
 
 The partial file (<name>.part) is kept between attempts and runs, and continued with an HTTP
 Range request where the server allows it. A lock file (<name>.lock, created exclusively) keeps
@@ -7,10 +9,13 @@ two grid workers from writing the same partial file; a lock whose process is gon
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -85,9 +90,49 @@ class _Lock:
         self.path.unlink(missing_ok=True)
 
 
+class _Unreachable(Exception):
+    """The host has no address, no route, or refuses the connection: no retry can change that."""
+
+
+def unreachable_reason(error: OSError) -> str | None:
+    """Why a host cannot be reached at all, or None for what a retry may fix (timeouts, cut connections)."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(reason, (socket.gaierror, ConnectionRefusedError)) or \
+            getattr(reason, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return reason.strerror or str(reason)
+    return None
+
+
+def _from_url(url: str, part: Path, md5: set[str] | None, timeout: float, retries: int, backoff_s: float) -> str | None:
+    """Fill `part` from one URL, retrying with backoff; None once it holds accepted content, else why not."""
+    error = None
+    for attempt in range(retries):
+        if attempt:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+        try:
+            _append_from(url, part, timeout)
+        except urllib.error.HTTPError as http:
+            error = f"{url}: {http}"
+            if http.code < 500:
+                return error  # not there: the next mirror
+            continue
+        except OSError as failure:  # URLError is one: timeouts, cut connections, unreachable hosts
+            reason = unreachable_reason(failure)
+            if reason is not None:
+                raise _Unreachable(reason) from None
+            error = f"{url}: {failure}"
+            continue
+        if md5 and (checksum := md5sum(part)) not in md5:
+            part.unlink()
+            return f"{url}: MD5 {checksum} is no known release"  # this host serves other content
+        return None
+    return error
+
+
 def download(urls: list[str], destination: Path, md5: set[str] | None, *, timeout: float = 60.0,
              retries: int = RETRIES, backoff_s: float = BACKOFF_S) -> Path:
-    """Fetch `destination` from the first URL that yields content with an accepted MD5."""
+    """Fetch `destination` from the first URL that yields content with an accepted MD5; a host that
+    cannot be reached at all is tried once and named once."""
     destination = Path(destination)
     place_hint = f"place the file at {destination} yourself (from {' or '.join(urls)})"
     if offline():
@@ -95,29 +140,23 @@ def download(urls: list[str], destination: Path, md5: set[str] | None, *, timeou
                           f"{place_hint}")
     destination.parent.mkdir(parents=True, exist_ok=True)
     part = destination.with_name(destination.name + ".part")
-    errors = []
+    errors, unreachable = [], set()
     with _Lock(destination.with_name(destination.name + ".lock"), wait_s=timeout * retries * len(urls) * 4):
         if destination.exists() and (not md5 or md5sum(destination) in md5):
             return destination  # another worker fetched it while we waited for the lock
         for url in urls:
-            for attempt in range(retries):
-                try:
-                    _append_from(url, part, timeout)
-                except urllib.error.HTTPError as error:
-                    errors.append(f"{url}: {error}")
-                    if error.code < 500:
-                        break  # not there: the next mirror
-                    time.sleep(backoff_s * 2 ** attempt)
-                    continue
-                except (OSError, urllib.error.URLError) as error:  # timeouts and cut connections
-                    errors.append(f"{url}: {error}")
-                    time.sleep(backoff_s * 2 ** attempt)
-                    continue
-                if md5 and md5sum(part) not in md5:
-                    errors.append(f"{url}: MD5 {md5sum(part)} is no known release")
-                    part.unlink()
-                    break  # this host serves other content: try the next mirror
+            server = urllib.parse.urlsplit(url).netloc
+            if server in unreachable:
+                continue
+            try:
+                error = _from_url(url, part, md5, timeout, retries, backoff_s)
+            except _Unreachable as reason:
+                unreachable.add(server)
+                errors.append(f"could not reach {server} ({reason})")
+                continue
+            if error is None:
                 os.replace(part, destination)
                 fsync_dir(destination.parent)
                 return destination
-    raise SaflexError(f"could not download {destination.name} ({'; '.join(errors)}): {place_hint}")
+            errors.append(error)
+    raise SaflexError(f"could not download {destination.name}: {'; '.join(errors)}; {place_hint}")

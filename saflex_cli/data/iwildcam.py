@@ -15,6 +15,7 @@ import torch
 
 from ..errors import SaflexError
 from ..registry import DATASETS
+from .catalog import Folder, register_catalog
 from .images import GenerationData, ImageFiles, require_files, wilds_transform
 from .splits import Split, Splits
 
@@ -34,22 +35,41 @@ def file_list(split: str, lists: Path | None = None) -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
-@DATASETS.register("iwildcam")
-def load_iwildcam(root: Path, *, image_size: int = 224, lists: Path | None = None, **_) -> GenerationData:
-    folder = Path(root) / "iwildcam_v2.0" / "train"
+def image_folder(root: Path) -> Path:
+    return Path(root) / "iwildcam_v2.0" / "train"
+
+
+def image_paths(root: Path, frames: dict[str, pd.DataFrame]) -> dict[str, list[Path]]:
+    """The listed images of each split, refusing a folder where any of them is missing."""
+    folder = image_folder(root)
     if not folder.is_dir():
         raise SaflexError(f"no iWildCam image folder at {folder}: {PLACE_HINT.format(root=root)}")
+    paths = {split: [folder / f for f in frame.filename] for split, frame in frames.items()}
+    require_files([p for split in paths for p in paths[split]], "iWildCam", PLACE_HINT.format(root=root))
+    return paths
+
+
+@register_catalog("iwildcam")
+def catalog(data_root: Path) -> list[Folder]:
+    """The images of ALIA's iWildCam subset (diffusion family): every listed file must be there."""
+    def inspect() -> str:
+        paths = image_paths(data_root, {split: file_list(split) for split in LISTS})
+        return f"{sum(len(p) for p in paths.values())} images"
+    return [Folder("iwildcam/alia-subset", image_folder(data_root), inspect, PLACE_HINT.format(root=data_root))]
+
+
+@DATASETS.register("iwildcam")
+def load_iwildcam(root: Path, *, image_size: int = 224, lists: Path | None = None, **_) -> GenerationData:
     label_of = {y: i for i, y in enumerate(CLASS_YS)}
     transform = wilds_transform(image_size)
     frames = {split: file_list(split, lists) for split in LISTS}
-    paths = {split: [folder / f for f in frame.filename] for split, frame in frames.items()}
-    require_files([p for split in LISTS for p in paths[split]], "iWildCam", PLACE_HINT.format(root=root))
+    paths = image_paths(root, frames)
 
     def split(name: str) -> Split:
         targets = torch.tensor([label_of[y] for y in frames[name].y], dtype=torch.long)
         return Split(ImageFiles(paths[name], targets, transform), targets)
 
-    provenance = {"dataset": "iWildCam v2.0 (ALIA subset)", "root": str(folder),
+    provenance = {"dataset": "iWildCam v2.0 (ALIA subset)", "root": str(image_folder(root)),
                   **{split: len(frame) for split, frame in frames.items()},
                   "lists": "lisadunlap/ALIA@ce01c94 data/iwildcam_v2.0/*_subset.csv"}
     splits = Splits(split("train"), split("val"), split("test"), len(CLASS_YS), "multi-class", provenance,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import SaflexError
-from .catalog import DataFile, register_catalog
+from .catalog import DataFile, family_folder, register_catalog, unknown_checksum
 from .download import download, md5sum
 from .splits import Split, Splits
 
@@ -27,6 +27,7 @@ OLDER_RELEASES = {
 SIZES = (28, 64, 128, 224)
 OLDER_RECORD = "https://zenodo.org/records/6496656/files/{flag}.npz?download=1"
 SUPPORTED_TASKS = {"multi-class": "multi-class", "binary-class": "binary"}
+SKIP_MD5 = "pass --skip-md5 to `saflex medmnist`"
 TABLE1_DATASETS = ("pathmnist", "dermamnist", "tissuemnist", "bloodmnist", "octmnist",
                    "organamnist", "organcmnist", "organsmnist")
 
@@ -75,13 +76,17 @@ def data_file(root: Path, flag: str, size: int) -> DataFile:
     if size == 28 and flag in OLDER_RELEASES:
         releases[OLDER_RELEASES[flag][0]] = "pre-2.2.4"
     name = f"medmnist/{flag}" + ("" if size == 28 else f"_{size}")
-    return DataFile(name, npz_path(root, flag, size), tuple(urls), releases)
+    return DataFile(name, npz_path(root, flag, size), tuple(urls), releases, use_anyway=SKIP_MD5)
+
+
+def folder(data_root: Path) -> Path:
+    return family_folder(data_root, "medmnist")
 
 
 @register_catalog("medmnist")
-def catalog(root: Path) -> list[DataFile]:
+def catalog(data_root: Path) -> list[DataFile]:
     """Every 2D flag at every size MedMNIST publishes, under <data root>/medmnist/."""
-    return [data_file(Path(root) / "medmnist", flag, size) for flag in flags_2d() for size in SIZES]
+    return [data_file(folder(data_root), flag, size) for flag in flags_2d() for size in SIZES]
 
 
 def ensure_file(root: Path, flag: str, size: int) -> Path:
@@ -105,7 +110,8 @@ def _to_nchw(images: np.ndarray, as_rgb: bool) -> torch.Tensor:
 
 def load_medmnist(flag: str, root: Path, *, size: int = 28, as_rgb: bool = True,
                   skip_md5: bool = False) -> Splits:
-    """Read {root}/{flag}.npz (downloading it if absent); images uint8 (N, C, H, W)."""
+    """Read {root}/{flag}.npz (downloading it if absent); images uint8 (N, C, H, W). `root` is the
+    MedMNIST folder itself (`folder(data_root)`)."""
     meta = info(flag)
     task = meta["task"]
     if task not in SUPPORTED_TASKS:
@@ -116,9 +122,7 @@ def load_medmnist(flag: str, root: Path, *, size: int = 28, as_rgb: bool = True,
     checksum = md5sum(path)
     release = identify_release(flag, size, checksum)
     if release is None and not skip_md5:
-        raise SaflexError(
-            f"{path} has MD5 {checksum}, which matches no known release of {flag}; delete it to "
-            f"download it again, or pass --skip-md5 to use it anyway (recorded in the run record)")
+        raise SaflexError(unknown_checksum(path, checksum, flag, SKIP_MD5))
     try:
         with np.load(path) as npz:
             arrays = {key: npz[key] for key in npz.files}

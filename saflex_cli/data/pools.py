@@ -20,6 +20,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +31,7 @@ from torch import Tensor
 
 from ..errors import SaflexError
 from ..records import atomic_write_text
+from .catalog import Folder, register_catalog
 
 MANIFEST_NAME = "saflex-manifest.json"
 MANIFEST_FORMAT = 1
@@ -146,13 +148,45 @@ def ensure_manifest(folder: Path) -> Manifest:
         except OSError as error:
             raise SaflexError(f"cannot write the pool manifest into {folder} ({error}): copy the pool to a writable folder") from None
         return manifest
+    check_layout(manifest)
+    return manifest
+
+
+def check_layout(manifest: Manifest) -> None:
+    """Refuse a pool whose folder gained or lost images since its manifest was written."""
+    folder = manifest.folder
     on_disk = {image.path for image in layout_slots(folder)}
     listed = {image.path for image in manifest.images}
     if on_disk != listed:
         raise SaflexError(f"pool {folder} changed since its manifest was written ({len(on_disk - listed)} new, "
                           f"{len(listed - on_disk)} missing images): finish `saflex generate`, or delete "
                           f"{folder / MANIFEST_NAME} to re-import the folder as it is")
-    return manifest
+
+
+def _differs(folder: Path, image: PoolImage) -> SaflexError:
+    return SaflexError(f"{Path(folder) / image.path} differs from the pool manifest: regenerate it, or delete "
+                       f"{Path(folder) / MANIFEST_NAME} to re-import the folder as it is")
+
+
+def check_pool(folder: Path) -> str:
+    """`data verify`'s test of a pool: its manifest, the folder against it and every image's
+    SHA-256; returns the manifest checksum a run records. Writes nothing."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return "no manifest yet (made on first use)"
+    check_layout(manifest)
+    for image in manifest.images:
+        if sha256_bytes((Path(folder) / image.path).read_bytes()) != image.sha256:
+            raise _differs(folder, image)
+    return manifest.checksum
+
+
+@register_catalog("pools")
+def catalog(data_root: Path) -> list[Folder]:
+    """Generated pools where `saflex generate --out DATA/pools` puts them: pools/<method>/<dataset>."""
+    pools = sorted(p for p in (Path(data_root) / "pools").glob("*/*") if p.is_dir() and p.parent.name.lower() in METHOD_FOLDERS)
+    return [Folder(f"pools/{p.parent.name}/{p.name}", p, partial(check_pool, p), "`saflex generate` makes it",
+                   bad_words="differs from its manifest") for p in pools]
 
 
 @dataclass
@@ -215,8 +249,7 @@ def read_pool_images(folder: Path, images: list[PoolImage], transform: Callable[
     for image in images:
         data = (Path(folder) / image.path).read_bytes()
         if sha256_bytes(data) != image.sha256:
-            raise SaflexError(f"{Path(folder) / image.path} differs from the pool manifest: regenerate it, or delete "
-                              f"{Path(folder) / MANIFEST_NAME} to re-import the folder as it is")
+            raise _differs(folder, image)
         with Image.open(io.BytesIO(data)) as decoded:
             tensors.append(transform(decoded))
     if not tensors:

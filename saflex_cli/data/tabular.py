@@ -25,6 +25,7 @@ import torch
 
 from ..errors import SaflexError
 from ..registry import DATASETS
+from .catalog import DataFile, family_folder, register_catalog
 from .download import offline
 from .splits import Split, Splits
 
@@ -275,7 +276,11 @@ def check_table(table: Table) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...],
     missing_target = int(target.isna().sum())
     if missing_target == len(target):
         raise SaflexError("the target column has no values: check --target")
-    classes = pd.unique(target.dropna())
+    if missing_target:
+        notes["rows_dropped_missing_target"] = missing_target
+        keep = target.notna().to_numpy()
+        features, target = features[keep], target[keep]
+    classes = pd.unique(target).tolist()  # Python values: the message shows 1, not np.int64(1)
     if len(classes) < 2:
         raise SaflexError(f"the target has a single class ({classes[0]!r}): a classifier needs at least two")
     empty = [c for c in features.columns if features[c].isna().all()]
@@ -398,6 +403,17 @@ def load_tabular(name: str, data_root: Path, seed: int, **source_options) -> Spl
     splits = make_splits(load_table(name, data_root, **source_options), seed, name)
     splits.provenance["differs_from_paper_table5"] = compare_with_paper(name, splits.provenance)
     return splits
+
+
+def folder(data_root: Path) -> Path:
+    return family_folder(data_root, "tabular")
+
+
+@register_catalog("tabular")
+def catalog(data_root: Path) -> list[DataFile]:
+    """The local files read instead of OpenML; none has an official checksum, so only presence counts."""
+    return [DataFile(f"tabular/{s.name}", folder(data_root) / s.local_file,
+                     hint="docs/tabular.md, 'Data on disk', says where to get it") for s in SOURCES.values() if s.local_file]
 
 
 for _name in SOURCES:

@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..errors import SaflexError
+from .catalog import Folder, register_catalog
 from .images import ImageFiles
 
 FOLDER = "iwildcam_v2.0"
@@ -25,6 +26,9 @@ WILDS_SPLITS = {"train": 129_809, "id_val": 7_314, "id_test": 8_154, "test": 42_
 NUM_CLASSES = 182
 TEMPLATES = ("a photo of {c}.", "{c} in the wild.")  # FLYP's iWildCam templates
 LABELS_FILE = "resources/iwildcam_flyp_labels.csv"  # FLYP's labels.csv (y, category_id, name, english)
+DOWNLOAD_HINT = ("Download WILDS iWildCam v2.0 (about 12 GB, e.g. `python -c \"import wilds; "
+                 "wilds.get_dataset('iwildcam', download=True, root_dir='ROOT')\"`) and pass --data-root ROOT "
+                 f"(the folder holding {FOLDER}/)")
 
 
 def class_names() -> list[str]:
@@ -42,9 +46,7 @@ def captions(names: list[str]) -> list[list[str]]:
 def read_metadata(root: Path) -> pd.DataFrame:
     path = Path(root) / FOLDER / "metadata.csv"
     if not path.is_file():
-        raise SaflexError(f"iWildCam not found: {path} is missing. Download WILDS iWildCam v2.0 (about 12 GB, "
-                          f"e.g. `python -c \"import wilds; wilds.get_dataset('iwildcam', download=True, "
-                          f"root_dir='ROOT')\"`) and pass --data-root ROOT (the folder holding {FOLDER}/)")
+        raise SaflexError(f"iWildCam not found: {path} is missing. {DOWNLOAD_HINT}")
     table = pd.read_csv(path)
     missing = {"split", "y", "filename"} - set(table.columns)
     if missing:
@@ -86,25 +88,43 @@ class IWildCam:
     provenance: dict
 
 
-def load_iwildcam(root: Path, tokenize, image_size: int) -> IWildCam:
+def split_rows(root: Path) -> dict[str, pd.DataFrame]:
+    """metadata.csv's rows of each WILDS split, refusing a layout the loader cannot use: a split
+    without rows, its first or last image missing, class ids outside 0..181."""
     table = read_metadata(root)
     folder = Path(root) / FOLDER / "train"
-    splits, counts = {}, {}
+    splits = {}
     for name in WILDS_SPLITS:
         rows = table[table.split == name]
         if rows.empty:
             raise SaflexError(f"{Path(root) / FOLDER / 'metadata.csv'} has no '{name}' rows: WILDS iWildCam v2.0 "
                               f"has splits {', '.join(WILDS_SPLITS)}")
-        paths = [folder / f for f in rows.filename]
-        absent = [p for p in paths[:1] + paths[-1:] if not p.is_file()]
+        absent = [folder / f for f in rows.filename.iloc[[0, -1]] if not (folder / f).is_file()]
         if absent:
             raise SaflexError(f"image {absent[0]} listed in metadata.csv is missing: is {folder} complete?")
-        transform = train_transform(image_size) if name == "train" else eval_transform(image_size)
-        splits[name] = ImageFiles(paths, torch.tensor(rows.y.to_numpy(), dtype=torch.long), transform)
-        counts[name] = len(rows)
-    labels = torch.cat([s.targets for s in splits.values()])
+        splits[name] = rows
+    labels = pd.concat([rows.y for rows in splits.values()])
     if int(labels.min()) < 0 or int(labels.max()) >= NUM_CLASSES:
         raise SaflexError(f"class ids in metadata.csv must lie in 0..{NUM_CLASSES - 1}: is it iWildCam v2.0?")
+    return splits
+
+
+@register_catalog("wilds")
+def catalog(data_root: Path) -> list[Folder]:
+    """FLYP's WILDS iWildCam v2.0, checked as the loader checks it (not every image: 200k files)."""
+    return [Folder("wilds/iwildcam_v2.0", Path(data_root) / FOLDER,
+                   lambda: f"{sum(len(rows) for rows in split_rows(data_root).values())} images listed",
+                   hint=DOWNLOAD_HINT)]
+
+
+def load_iwildcam(root: Path, tokenize, image_size: int) -> IWildCam:
+    folder = Path(root) / FOLDER / "train"
+    splits = {}
+    for name, rows in split_rows(root).items():
+        transform = train_transform(image_size) if name == "train" else eval_transform(image_size)
+        splits[name] = ImageFiles([folder / f for f in rows.filename], torch.tensor(rows.y.to_numpy(), dtype=torch.long),
+                                  transform)
+    counts = {name: len(images) for name, images in splits.items()}
     texts = captions(class_names())
     class_tokens = tokenize([c for per_class in texts for c in per_class]).reshape(NUM_CLASSES, len(TEMPLATES), -1)
     provenance = {"dataset": "WILDS iWildCam v2.0", "root": str(root), "split_sizes": counts,

@@ -24,12 +24,13 @@ from .. import metrics
 from ..augment.paired import ImagePart
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.batches import CyclingBatches, LoaderBatches, StepsPerEpoch
+from ..data.catalog import DataFile, register_catalog
 from ..data.images import ImageFiles
 from ..data.wilds import NUM_CLASSES, WILDS_SPLITS, CaptionedImages, eval_transform, load_iwildcam
 from ..ensembling import DEFAULT_ALPHAS, WeightEnsemble
 from ..errors import SaflexError
 from ..models.clip import (ClipModel, class_embeddings, image_classifier, image_size, load_clip, set_zero_shot_head,
-                           tokenizer)
+                           tokenizer, weights_source)
 from ..objectives import Contrastive, CrossEntropy
 from ..registry import AUGMENTERS, FAMILIES
 from ..runtime import autocast
@@ -53,6 +54,15 @@ def defaults(dataset: str = "iwildcam") -> RunConfig:
         saflex=SaflexConfig(beta=0.0, tau=0.1, val_batch_size=256),
         options=(("method", "flyp"), ("pretrained", "openai"), ("loader_workers", 8), ("ensemble_alphas", DEFAULT_ALPHAS)),
     )
+
+
+@register_catalog("clip")
+def weights_catalog(data_root: Path) -> list[DataFile]:
+    """The recipe's CLIP weights where `make reproduce-flyp` passes them: DATA/clip/<file>. open_clip
+    publishes no checksum, so only presence and a whole archive count."""
+    config = defaults()
+    filename, url = weights_source(config.model, config.option("pretrained"))
+    return [DataFile(f"clip/{config.model}.{config.option('pretrained')}", Path(data_root) / "clip" / filename, (url,))]
 
 
 class Scorer:

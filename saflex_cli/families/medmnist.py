@@ -7,12 +7,10 @@ model can replace the backbone (`model="timm/<name>"`, option `pretrained`: a lo
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.medmnist import TABLE1_DATASETS, ensure_file, info, load_medmnist, npz_path
+from ..data.medmnist import TABLE1_DATASETS, ensure_file, folder, info, load_medmnist, npz_path
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
 
@@ -30,7 +28,7 @@ def defaults(dataset: str) -> RunConfig:
 
 
 def build(config: RunConfig, device: torch.device):
-    splits = load_medmnist(config.dataset, Path(config.data_root), size=config.option("size", 28),
+    splits = load_medmnist(config.dataset, folder(config.data_root), size=config.option("size", 28),
                            as_rgb=config.option("as_rgb", True), skip_md5=config.option("skip_md5", False))
     weights = {"pretrained": config.option("pretrained")} if config.option("pretrained") else {}
     model = BACKBONES.create(config.model, in_channels=splits.train.inputs.shape[1], num_classes=splits.num_classes,
@@ -46,13 +44,13 @@ def cells(record: dict, selection: str) -> list[Cell]:
 
 
 def data_files(config: RunConfig) -> list[tuple[str, object]]:
-    path = npz_path(Path(config.data_root), config.dataset, config.option("size", 28))
+    path = npz_path(folder(config.data_root), config.dataset, config.option("size", 28))
     return [(path.name, path)]
 
 
 def fetch(config: RunConfig) -> None:
     """The npz, downloaded before the run's identity is taken (offline: a message naming where to put it)."""
-    ensure_file(Path(config.data_root), config.dataset, config.option("size", 28))
+    ensure_file(folder(config.data_root), config.dataset, config.option("size", 28))
 
 
 RECIPE = FAMILIES.register("medmnist")(Recipe(

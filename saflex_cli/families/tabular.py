@@ -18,7 +18,7 @@ import torch
 from rich.console import Console
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, feature_count, load_tabular
+from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, feature_count, folder, load_tabular
 from ..distributed import is_leader
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
@@ -64,7 +64,7 @@ def fit_batch_to_width(configs: list[RunConfig]) -> list[RunConfig]:
     for config in configs:
         key = (config.dataset, config.data_root, tuple(source_options(config).items()))
         if key not in widths:
-            widths[key] = feature_count(config.dataset, Path(config.data_root), **source_options(config))
+            widths[key] = feature_count(config.dataset, folder(config.data_root), **source_options(config))
         batch = batch_for_width(widths[key])
         fitted.append(dataclasses.replace(config, batch_size=batch,
                                           saflex=dataclasses.replace(config.saflex, val_batch_size=batch)))
@@ -92,7 +92,7 @@ def build_model(config: RunConfig, cardinalities: list[int], n_cont: int, num_cl
 
 def build(config: RunConfig, device: torch.device):
     split_seed = config.option("split_seed")  # None: the split follows the run's seed (issue 3)
-    splits = load_tabular(config.dataset, Path(config.data_root), config.seed if split_seed is None else split_seed,
+    splits = load_tabular(config.dataset, folder(config.data_root), config.seed if split_seed is None else split_seed,
                           **source_options(config))
     provenance = splits.provenance
     provenance["evaluation"] = {"batch_size": config.eval_batch_size, "order": EVAL_ORDER}
@@ -131,7 +131,7 @@ def data_files(config: RunConfig) -> list[tuple[str, object]]:
     source = SOURCES.get(config.dataset)
     if source is None:
         return []
-    local = Path(config.data_root) / source.local_file if source.local_file else None
+    local = folder(config.data_root) / source.local_file if source.local_file else None
     if config.option("openml_id") is None and local is not None and local.is_file():
         return [(source.local_file, local)]
     openml_id = config.option("openml_id") or source.openml_id

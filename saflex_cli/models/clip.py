@@ -72,16 +72,19 @@ def set_zero_shot_head(classifier: Classifier, model: ClipModel, class_tokens: T
         classifier.head.bias.zero_()
 
 
-def _weights_hint(arch: str, tag: str) -> str:
+def weights_source(arch: str, tag: str) -> tuple[str, str]:
+    """(file name, URL) of open_clip's weights `tag` of `arch`, for a copy placed by hand."""
     import open_clip
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if cfg.get("hf_hub"):
         repo, filename = os.path.split(cfg["hf_hub"])  # 'org/name/' means open_clip's default file name
         filename = filename or "open_clip_pytorch_model.bin"
-        source = f"https://huggingface.co/{repo}/resolve/main/{filename}"
-    else:
-        source = cfg.get("url", "")
-        filename = os.path.basename(source)
+        return filename, f"https://huggingface.co/{repo}/resolve/main/{filename}"
+    return os.path.basename(cfg.get("url", "")), cfg.get("url", "")
+
+
+def _weights_hint(arch: str, tag: str) -> str:
+    filename, source = weights_source(arch, tag)
     return f"download {filename} from {source} and pass --pretrained /path/to/{filename}"
 
 
