@@ -226,7 +226,7 @@ def test_what_is_whole_passes_with_its_checksum(case, tmp_path, monkeypatch, cap
 
 
 def test_every_family_registers_its_files():
-    assert set(CATALOGS) == {"medmnist", "digits", "tabular", "wilds", "iwildcam", "cub", "pools", "clip"}
+    assert set(CATALOGS.names()) == {"medmnist", "digits", "tabular", "wilds", "iwildcam", "cub", "pools", "clip"}
 
 
 @pytest.mark.parametrize("source", [s for s in SOURCES.values() if s.local_file], ids=lambda s: s.name)

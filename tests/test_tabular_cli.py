@@ -131,7 +131,8 @@ def test_batch_follows_the_feature_count_and_explicit_flags_win(tmp_path, planne
     assert planned("--csv", narrow, "--target", "label", "--batch-size", 32, "--val-batch-size", 16) == [(32, 16)]
     # dropping 20 of the 120 columns leaves 100: the rule counts the columns the model sees
     assert planned("--csv", wide, "--target", "label", "--drop", ",".join(f"f{i}" for i in range(20))) == [(256, 256)]
-    write_arrhythmia_twin(tmp_path / "arrhythmia.mat")  # a Table 2 dataset: by its loaded width, not its name
+    (tmp_path / "tabular").mkdir()
+    write_arrhythmia_twin(tmp_path / "tabular" / "arrhythmia.mat")  # a Table 2 dataset: by its loaded width, not its name
     assert planned("--dataset", "arrhythmia", "--data-root", tmp_path) == [(64, 64)]
 
 

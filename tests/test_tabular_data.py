@@ -289,7 +289,7 @@ def test_user_csv_infers_categoricals(tmp_path):
 @pytest.mark.parametrize("change, options, message", [
     (lambda f: f, {"target": "nope"}, "target column 'nope' is not in"),
     (lambda f: f.assign(label="yes"), {"target": "label"}, "single class"),
-    (lambda f: f.assign(label=1), {"target": "label"}, r"single class \(1\):"),  # a plain value, not np.int64(1)
+    (lambda f: f.assign(label=1), {"target": "label"}, r"single class \('1'\):"),  # a plain value, not np.int64(1)
     (lambda f: f.assign(x=f.x.astype(object).where(f.index != 5, "12,5kg")), {"target": "label"}, "column 'x' mixes numbers and text"),
     (lambda f: f, {"target": "label", "categorical": ("colour", "shape")}, "--categorical names column"),
     (lambda f: f.assign(label=["rare"] * 2 + ["yes"] * (len(f) - 2)), {"target": "label"}, "class 'rare' has only 2 row"),

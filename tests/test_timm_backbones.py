@@ -89,8 +89,8 @@ def test_an_unknown_timm_model_and_a_download_are_refused():
 
 
 def test_medmnist_trains_a_timm_backbone_with_saflex_through_the_cli(tmp_path, offline):
-    (tmp_path / "data").mkdir()
-    write_medmnist_npz(tmp_path / "data" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
+    (tmp_path / "data" / "medmnist").mkdir(parents=True)
+    write_medmnist_npz(tmp_path / "data" / "medmnist" / "dermamnist.npz", counts=(24, 16, 16), num_classes=7)
     result = CliRunner().invoke(app, ["medmnist", "--dataset", "dermamnist", "--aug", "mixup", "--saflex",
                                       "--model", f"timm/{TINY}", "--epochs", "1", "--seeds", "0", "--skip-md5",
                                       "--batch-size", "16", "--data-root", str(tmp_path / "data"),
