@@ -11,10 +11,10 @@ from . import options as opt
 from .common import build_configs, parse_list
 from .shared import RunFlags, family_command
 
-Method = Annotated[str, typer.Option("--method", help="zeroshot, lpft, flyp, a comma list, or 'all' (every row of Table 4).")]
-Epochs = Annotated[Optional[int], typer.Option(min=0, help="Training epochs (recipe default: 20; zeroshot: 0).")]
-Pretrained = Annotated[Optional[str], typer.Option("--pretrained", help="CLIP weights: a local file, an open_clip tag (openai), or 'random'.")]
-Arch = Annotated[Optional[str], typer.Option("--model", help="open_clip architecture (default ViT-B-16-quickgelu, which the openai weights need).")]
+Method = Annotated[str, typer.Option("--method", help="zeroshot, lpft, flyp, a comma list, or 'all' (every row of Table 4).", rich_help_panel=opt.METHOD)]
+Epochs = Annotated[Optional[int], typer.Option(min=0, help="Training epochs (recipe default: 20; zeroshot: 0).", rich_help_panel=opt.TRAINING)]
+Pretrained = Annotated[Optional[str], typer.Option("--pretrained", help="CLIP weights: a local file, an open_clip tag (openai), or 'random'.", rich_help_panel=opt.TRAINING)]
+Arch = Annotated[Optional[str], typer.Option("--model", help="open_clip architecture (default ViT-B-16-quickgelu, which the openai weights need).", rich_help_panel=opt.TRAINING)]
 
 
 @family_command
@@ -31,7 +31,10 @@ def flyp(
     data_root: opt.DataRoot = Path("data"),
     run: RunFlags = None,
 ) -> None:
-    """Zero-shot, LP-FT and FLYP (+ WILDS RandAugment, + SAflex) fine-tuning of CLIP on iWildCam (Table 4)."""
+    """Zero-shot, LP-FT and FLYP (+ WILDS RandAugment, + SAflex) fine-tuning of CLIP on iWildCam (Table 4).
+
+    Example: saflex flyp --method all --aug all --pretrained data/clip/open_clip_pytorch_model.bin
+    """
     from ..families.flyp import METHODS
     chosen = list(METHODS) if method == "all" else parse_list(method, "--method")
     unknown = [m for m in chosen if m not in METHODS]

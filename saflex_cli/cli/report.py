@@ -15,12 +15,15 @@ from .common import parse_list
 
 def report(
     out: opt.Out = Path("results"),
-    family: Annotated[Optional[str], typer.Option(help="One family (default: every family with records).")] = None,
+    family: Annotated[Optional[str], typer.Option(help="One family: medmnist | tabular | flyp | diffusion | demo (default: every family with records).")] = None,
     selection: Annotated[Optional[str], typer.Option(help="Checkpoint: last | best_val_acc | best_val_auc | best_val_macro_f1 (which exist depends on the family; default: the family's).")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Only these datasets (comma list).")] = None,
     name: Annotated[Optional[str], typer.Option(help="File stem of the tables (default: the family name).")] = None,
 ) -> None:
-    """Aggregate the run records into mean ± std tables beside the paper's numbers."""
+    """Aggregate the run records into mean ± std tables beside the paper's numbers, with paired gains.
+
+    Example: saflex report --family tabular --selection last
+    """
     from ..report import write_report
     families = [family] if family else [f for f in FAMILIES.names() if (out / "runs" / f).is_dir()]
     datasets = set(parse_list(dataset, "--dataset")) if dataset else None

@@ -14,28 +14,31 @@ from .shared import RunFlags, family_command
 
 @family_command
 def tabular(
-    model: Annotated[str, typer.Option("--model", help="mlp, saint, a comma list, or 'all'.")] = "saint",
+    model: Annotated[str, typer.Option("--model", help="mlp, saint, a comma list, or 'all'.", rich_help_panel=opt.TRAINING)] = "saint",
     dataset: opt.Datasets = "qsar",
     aug: opt.Augs = "cutmix",
     saflex: opt.Saflex = False,
     refine: opt.Refine = None,
     seeds: opt.Seeds = "0,1,2",
-    csv: Annotated[Optional[Path], typer.Option("--csv", help="Your own table (CSV); replaces --dataset.")] = None,
-    target: Annotated[Optional[str], typer.Option("--target", help="With --csv: the column to predict.")] = None,
-    categorical: Annotated[Optional[str], typer.Option("--categorical", help="With --csv: the categorical columns, the whole comma list (default: the text ones, and integers beyond 2**53).")] = None,
-    na_values: Annotated[Optional[str], typer.Option("--na-values", help="With --csv: more markers of a missing cell, comma list (e.g. '?'), besides pandas' own (empty, NA, nan, ...).")] = None,
-    no_header: Annotated[bool, typer.Option("--no-header", help="With --csv: the file has no header row; columns are named by position 0..n-1 (for --target, --categorical, --drop).")] = False,
-    drop: Annotated[Optional[str], typer.Option("--drop", help="With --csv: columns to leave out (ids), comma list.")] = None,
-    openml_id: Annotated[Optional[int], typer.Option("--openml-id", help="Load this OpenML dataset id instead of the registry's.")] = None,
-    split_seed: Annotated[Optional[int], typer.Option("--split-seed", help="One train/val/test split for every seed (SAINT's --dset_seed); default: the run's seed.")] = None,
-    cutmix_prob: Annotated[Optional[float], typer.Option("--cutmix-prob", min=0.0, max=1.0, help="CutMix: probability that a cell is replaced (default 0.3).")] = None,
-    batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="MLP: BatchNorm after each hidden layer (default off).")] = None,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="Your own table (CSV); replaces --dataset.", rich_help_panel=opt.DATA)] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="With --csv: the column to predict.", rich_help_panel=opt.DATA)] = None,
+    categorical: Annotated[Optional[str], typer.Option("--categorical", help="With --csv: the categorical columns, the whole comma list (default: the text ones, and integers beyond 2**53).", rich_help_panel=opt.DATA)] = None,
+    na_values: Annotated[Optional[str], typer.Option("--na-values", help="With --csv: more markers of a missing cell, comma list (e.g. '?'), besides pandas' own (empty, NA, nan, ...).", rich_help_panel=opt.DATA)] = None,
+    no_header: Annotated[bool, typer.Option("--no-header", help="With --csv: the file has no header row; columns are named by position 0..n-1 (for --target, --categorical, --drop).", rich_help_panel=opt.DATA)] = False,
+    drop: Annotated[Optional[str], typer.Option("--drop", help="With --csv: columns to leave out (ids), comma list.", rich_help_panel=opt.DATA)] = None,
+    openml_id: Annotated[Optional[int], typer.Option("--openml-id", help="Load this OpenML dataset id instead of the registry's.", rich_help_panel=opt.DATA)] = None,
+    split_seed: Annotated[Optional[int], typer.Option("--split-seed", help="One train/val/test split for every seed (SAINT's --dset_seed); default: the run's seed.", rich_help_panel=opt.DATA)] = None,
+    cutmix_prob: Annotated[Optional[float], typer.Option("--cutmix-prob", min=0.0, max=1.0, help="CutMix: probability that a cell is replaced (default 0.3).", rich_help_panel=opt.METHOD)] = None,
+    batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="MLP: BatchNorm after each hidden layer (default off).", rich_help_panel=opt.TRAINING)] = None,
     epochs: opt.Epochs = None,
-    eval_batch_size: Annotated[Optional[int], typer.Option("--eval-batch-size", min=1, help="Evaluation batch size (fixed; SAINT's rows attend to their batch).")] = None,
+    eval_batch_size: Annotated[Optional[int], typer.Option("--eval-batch-size", min=1, help="Evaluation batch size (fixed; SAINT's rows attend to their batch).", rich_help_panel=opt.TRAINING)] = None,
     data_root: opt.DataRoot = Path("data"),
     run: RunFlags = None,
 ) -> None:
-    """MLP / SAINT with CutMix, with and without SAflex (Table 2), or on --csv FILE --target COLUMN."""
+    """MLP / SAINT with CutMix, with and without SAflex (Table 2), or on --csv FILE --target COLUMN.
+
+    Example: saflex tabular --model mlp --dataset qsar --aug all --beta 0,1,inf --seeds 0,1,2
+    """
     from ..data.tabular import TABLE2_DATASETS
     from ..families.tabular import BACKBONE, fit_batch_to_width
     models = list(BACKBONE) if model == "all" else parse_list(model, "--model")
