@@ -6,7 +6,8 @@ decides per generated image whether to trust it and which label it deserves. Rec
 paper Appendix C: ResNet-50 from torchvision's ImageNet weights, new head, full fine-tuning;
 class-weighted CE with weights (1/count)/max(1/count) over the combined training set; SGD
 momentum 0.9, weight decay 1e-4, lr 0.01 (CUB) / 0.001 (iWildCam), cosine over 100 epochs,
-batch 128; SAflex beta = 0, tau = 0.01.
+batch 128; SAflex beta = 0, tau = 0.01; its validation batch, 128, is this project's choice (the
+training batch; the paper gives none).
 """
 from __future__ import annotations
 

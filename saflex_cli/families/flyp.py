@@ -4,7 +4,8 @@ Methods: zero-shot (no training: an epoch-0 evaluation), LP-FT (a logistic-regre
 frozen features, then full cross-entropy fine-tuning from it) and FLYP (CLIP's contrastive loss
 with the batch's captions as classes), with WILDS' RandAugment and SAflex (beta = 0, tau = 0.1,
 Appendix C). Defaults are FLYP's iWildCam recipe: AdamW lr 1e-5, weight decay 0.2, batch 256,
-20 epochs of ceil(129,809 / 256) = 508 steps, 500 warm-up steps then cosine to 0.
+20 epochs of ceil(129,809 / 256) = 508 steps, 500 warm-up steps then cosine to 0. SAflex's
+validation batch, 256, is this project's choice (the training batch; the paper gives none).
 
 Every epoch evaluates the zero-shot head rebuilt from the current text tower (LP-FT: its own
 head) on id_val (selection), id_test (ID) and test (OOD) with WILDS' macro-F1 and accuracy, and

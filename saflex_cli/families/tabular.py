@@ -2,7 +2,8 @@
 
 Defaults: 200 epochs (paper Sec. 4); AdamW, lr 1e-4, batch 256, constant LR (SAINT's train.py:
 its cosine schedule is only used with SGD); batch 64 for a table of more than 100 feature columns
-(train.py), SAflex's validation batch likewise, both fixed from the table before the runs
+(train.py), SAflex's validation batch likewise (the paper gives none: this project's choice is the
+training batch), both fixed from the table before the runs
 (`fit_batch_to_width`) so that the run identity holds them; checkpoint by best validation accuracy
 (train.py); SAflex beta = 1, tau = 0.01 (Appendix C). Reported: test
 AUROC x100 for binary tasks, test accuracy x100 for multiclass (volkert), as SAINT's train.py
