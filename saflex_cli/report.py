@@ -342,7 +342,8 @@ def check_selection(records: list[dict], selection: str, family: str) -> None:
 
 
 def write_report(out: Path, family: str, selection: str | None = None, datasets: set[str] | None = None,
-                 name: str | None = None) -> tuple[Path, Path] | None:
+                 name: str | None = None, tables: Path | None = None) -> tuple[Path, Path] | None:
+    """Read OUT/runs/FAMILY and write the tables to `tables` (default: OUT)."""
     recipe = FAMILIES.get(family)
     selection = selection or recipe.selection
     records, other = readable(load_records(out, family))
@@ -360,15 +361,15 @@ def write_report(out: Path, family: str, selection: str | None = None, datasets:
     frame = collect(recipe, records, selection)
     if frame.empty and not failures:
         return None
-    name = name or family
-    csv_path, md_path = Path(out) / f"{name}.csv", Path(out) / f"{name}.md"
+    name, tables = name or family, Path(tables or out)
+    csv_path, md_path = tables / f"{name}.csv", tables / f"{name}.md"
     gains = gain_rows(recipe, frame) if not frame.empty else pd.DataFrame()
     atomic_write_text(csv_path, frame.to_csv(index=False))
-    tables = render_markdown(recipe, frame, gains, selection, f"saflex {name}") if not frame.empty else f"# saflex {name}\n"
+    text = render_markdown(recipe, frame, gains, selection, f"saflex {name}") if not frame.empty else f"# saflex {name}\n"
     note = (f"\n{len(other)} record(s) of another record schema are not read (e.g. {other[0].get('run_name')}).\n"
             if other else "")
-    atomic_write_text(md_path, tables + missing_lines(failures) + note + "\n")
+    atomic_write_text(md_path, text + missing_lines(failures) + note + "\n")
     if not gains.empty:
-        atomic_write_text(Path(out) / f"{name}_gains.csv", gains.to_csv(index=False))
-    write_trust_report(out, name, records, lambda record: recipe.cells(record, selection)[0].method)
+        atomic_write_text(tables / f"{name}_gains.csv", gains.to_csv(index=False))
+    write_trust_report(tables, name, records, lambda record: recipe.cells(record, selection)[0].method)
     return csv_path, md_path
