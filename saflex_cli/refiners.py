@@ -6,6 +6,8 @@ diagnostics; None when nothing is decided). Every method runs in the one trainer
 a table differ only in their refiner:
 
 - none: upstream labels, uniform weights (the upstream rows of the paper's tables);
+- soft-aug: Soft Augmentation (Liu et al., CVPR 2023; paper Table 7), targets and weights from
+  the visible fraction of a crop (augment/crop.py);
 - saflex: SAflex (core.SaflexStep); saflex-weights / saflex-labels: its two halves alone;
 - l2rw: learning-to-reweight (Ren et al., ICML 2018), upstream labels reweighted by one
   virtual SGD step, by reverse-mode AD.
@@ -22,21 +24,30 @@ from torch.func import grad
 from .config import RunConfig
 from .core import Refined, SaflexStep
 from .distributed import sum_over_ranks
+from .errors import SaflexError
 from .objectives import Objective, weighted_soft_cross_entropy
 from .pi import functional_twin, network_mode
 from .registry import REFINERS
 
 
 class Upstream:
-    """The upstream's own labels with uniform weights: standard augmented training."""
+    """The upstream's own labels with uniform weights: standard augmented training.
+
+    The other stateless methods change `decide` only: the labels and weights of the augmented
+    batch, in the per-rank convention the loss takes (DDP averages the ranks' gradients).
+    """
 
     def __init__(self, objective: Objective, autocast: Callable = contextlib.nullcontext):
         self.objective, self.autocast = objective, autocast
 
-    def loss(self, model, inputs, targets, aug, val_batches, generator, train_model) -> tuple[Tensor, None]:
-        uniform = torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device)
+    def decide(self, model, inputs, aug, val_batches) -> tuple[Tensor, Tensor, Refined | None]:
+        """(labels, weights, what was decided for the run's diagnostics, or None)."""
+        return aug.labels, torch.full((len(aug.labels),), 1.0 / len(aug.labels), device=aug.labels.device), None
+
+    def loss(self, model, inputs, targets, aug, val_batches, generator, train_model) -> tuple[Tensor, Refined | None]:
+        labels, weights, refined = self.decide(model, inputs, aug, val_batches)
         with self.autocast():
-            return self.objective.training_loss(train_model, inputs, targets, aug.inputs, aug.labels, uniform), None
+            return self.objective.training_loss(train_model, inputs, targets, aug.inputs, labels, weights), refined
 
     def state_dict(self) -> dict:
         return {}
@@ -60,6 +71,36 @@ class Saflex:
 
     def load_state_dict(self, state: dict) -> None:
         self.step.load_state_dict(state)
+
+
+SOFT_POWER = 2  # k of Soft Augmentation's published recipe (read_me.sh: --pcrop 2)
+
+
+def soft_augmentation_targets(upstream: Tensor, visible: Tensor, power: float = SOFT_POWER) -> tuple[Tensor, Tensor]:
+    """(targets, confidence p) with p = 1 - (1 - 1/N)(1 - v)^k (Liu et al. 2023): the upstream class
+    gets p and every other class (1 - p)/(N - 1). Their code always starts from a class id; a soft
+    upstream row here gets the mixture of those targets over its classes (the same for one-hot)."""
+    classes = upstream.shape[1]
+    confidence = 1.0 - (1.0 - 1.0 / classes) * (1.0 - visible.clamp(0.0, 1.0)) ** power
+    others = (1.0 - confidence) / max(classes - 1, 1)
+    return upstream * confidence[:, None] + (1.0 - upstream) * others[:, None], confidence
+
+
+class SoftAugmentation(Upstream):
+    """Soft Augmentation (Liu et al., CVPR 2023): targets softened by the visible fraction of a crop,
+    each sample's loss weighted by its confidence p, as their `soft_target(..., reweight=True)`:
+    the mean over the batch of p_i * loss_i, not renormalised (lr_correction off). Their KL to the
+    soft target and the cross-entropy used here differ by the target's entropy, a constant."""
+
+    def decide(self, model, inputs, aug, val_batches) -> tuple[Tensor, Tensor, Refined]:
+        visible = aug.meta.get("visible_fraction")
+        if visible is None:
+            raise SaflexError("refine 'soft-aug' softens each target by how much of the image a crop kept, and this "
+                              "upstream augmenter gives no visible fraction: use it with --aug crop")
+        targets, confidence = soft_augmentation_targets(aug.labels, visible.to(aug.labels.device))
+        weights = confidence / len(confidence)
+        stats = {"target_confidence": confidence.mean(), "visible_fraction": visible.float().mean()}
+        return targets, weights, Refined(pi=None, labels=targets, weights=weights, stats=stats)
 
 
 def reweighting_gradient(model: nn.Module, objective: Objective, x_aug, labels: Tensor, x_val, y_val,
@@ -134,6 +175,7 @@ def _saflex(variant: str):
 
 
 REFINERS.register("none")(lambda config, objective, *, autocast, **_: Upstream(objective, autocast))
+REFINERS.register("soft-aug")(lambda config, objective, *, autocast, **_: SoftAugmentation(objective, autocast))
 for _variant in ("saflex", "saflex-weights", "saflex-labels"):
     REFINERS.register(_variant)(_saflex(_variant))
 REFINERS.register("l2rw")(lambda config, objective, *, autocast, process_group, world_size, **_: LearningToReweight(

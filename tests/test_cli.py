@@ -84,6 +84,7 @@ def run_cli(*args, cwd):
     (("medmnist", "--dataset", "nosuchmnist"), "unknown medmnist dataset"),
     (("medmnist", "--aug", "cutout"), "unknown augmenter 'cutout'"),
     (("medmnist", "--aug", "none", "--saflex"), "they need an upstream augmenter, not --aug none"),
+    (("medmnist", "--aug", "randaug", "--refine", "soft-aug"), "which --aug randaug does not give: use --aug crop"),
     (("medmnist", "--seeds", "a,b"), "--seeds must be a comma list of integers"),
     (("medmnist", "--tau", "0"), "SAflex tau must be > 0"),
     (("medmnist", "--dataset", "bloodmnist", "--data-root", "{tmp}"), "place the file at"),
