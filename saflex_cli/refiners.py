@@ -26,7 +26,7 @@ from .core import Refined, SaflexStep
 from .distributed import sum_over_ranks
 from .errors import SaflexError
 from .objectives import Objective, weighted_soft_cross_entropy
-from .pi import functional_twin, network_mode
+from .pi import functional_twin, network_mode, trainable_parameters, validation_gradient
 from .registry import REFINERS
 
 
@@ -104,29 +104,32 @@ class SoftAugmentation(Upstream):
 
 
 def reweighting_gradient(model: nn.Module, objective: Objective, x_aug, labels: Tensor, x_val, y_val,
-                         clean_inputs=None) -> Tensor:
-    """d L_val(theta - grad_theta sum_i eps_i l_i(theta)) / d eps at eps = 0, by reverse-mode AD
-    through the virtual step (Ren et al.'s `reweight_autodiff`); l_i is the augmented sample's loss
-    in the forward the step takes (the union's when `clean_inputs` are given). At eps = 0 the
-    virtual step is theta itself, so this is exactly -<grad L_val, grad l_i> (any step size
-    rescales it, which the normalisation removes)."""
-    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+                         clean_inputs=None, process_group=None) -> Tensor:
+    """d L_val(theta - grad_theta sum_i eps_i l_i(theta)) / d eps at eps = 0 (Ren et al. 2018, Sec. 3),
+    by reverse-mode AD; l_i is the augmented sample's loss in the forward the step takes (the
+    union's when `clean_inputs` are given).
+
+    At eps = 0 the virtual step is theta itself, so by the chain rule this is -<g, grad l_i> with
+    g = grad L_val(theta): the eps-gradient of <grad_theta sum_i eps_i l_i, g>, as uber-research's
+    `reweight_autodiff` takes it for its ResNets (`tf.gradients(grads_a, ex_wts, grads_b)`). g is
+    the mean over ranks under DDP, so data-parallel training reweights as one process does (a
+    virtual step through a rank's own share of the validation batch would not). Any step size
+    rescales the result, which the normalisation removes.
+    """
+    val_grad = validation_gradient(model, objective, x_val, y_val, process_group)
+    params = trainable_parameters(model)
     with functional_twin(model) as call, torch.enable_grad():
-        def augmented_logits(values):
-            forward = lambda *args: call(values, *args)  # noqa: E731
-            if clean_inputs is None:
-                return objective.logits(forward, x_aug)
-            return objective.augmented_logits(forward, clean_inputs, x_aug)
-
         def weighted_loss(values, eps):
-            return weighted_soft_cross_entropy(augmented_logits(values), labels, eps)
+            forward = lambda *args: call(values, *args)  # noqa: E731
+            logits = objective.logits(forward, x_aug) if clean_inputs is None else \
+                objective.augmented_logits(forward, clean_inputs, x_aug)
+            return weighted_soft_cross_entropy(logits, labels, eps)
 
-        def validation_loss_after_step(eps):
+        def along_validation_gradient(eps):
             step = grad(weighted_loss)(params, eps)
-            moved = {name: value - step[name] for name, value in params.items()}
-            return objective.loss(objective.logits(lambda *args: call(moved, *args), x_val), y_val)
+            return sum((step[name] * val_grad[name]).sum() for name in params)
 
-        return grad(validation_loss_after_step)(torch.zeros(len(labels), device=labels.device)).detach()
+        return -grad(along_validation_gradient)(torch.zeros(len(labels), device=labels.device)).detach()
 
 
 def reweighting_weights(gradient: Tensor, process_group=None) -> Tensor:
@@ -136,33 +139,25 @@ def reweighting_weights(gradient: Tensor, process_group=None) -> Tensor:
     return raw / total.clamp_min(torch.finfo(raw.dtype).tiny)
 
 
-class LearningToReweight:
+class LearningToReweight(Upstream):
     """Ren et al. (2018): per-sample weights from one virtual SGD step on a validation batch,
     upstream labels unchanged. Its weights' signs are SAflex's with the labels frozen (beta = inf)."""
 
     def __init__(self, objective: Objective, *, mode: str | None, autocast: Callable = contextlib.nullcontext,
                  process_group=None, world_size: int = 1):
-        self.objective, self.mode, self.autocast = objective, mode, autocast
-        self.process_group, self.world_size = process_group, world_size
+        super().__init__(objective, autocast)
+        self.mode, self.process_group, self.world_size = mode, process_group, world_size
 
-    def loss(self, model, inputs, targets, aug, val_batches, generator, train_model) -> tuple[Tensor, Refined]:
+    def decide(self, model, inputs, aug, val_batches) -> tuple[Tensor, Tensor, Refined]:
         x_val, y_val = next(val_batches)
-        labels = aug.labels
         with network_mode(model, self.mode):
-            gradient = reweighting_gradient(model, self.objective, aug.inputs, labels, x_val, y_val, inputs)
+            gradient = reweighting_gradient(model, self.objective, aug.inputs, aug.labels, x_val, y_val, inputs,
+                                            self.process_group)
         weights = reweighting_weights(gradient, self.process_group)
-        refined = Refined(pi=None, labels=labels, weights=weights,
+        refined = Refined(pi=None, labels=aug.labels, weights=weights,
                           stats={"kept_fraction": (weights > 0).float().mean()})
-        with self.autocast():
-            loss = self.objective.training_loss(train_model, inputs, targets, aug.inputs, labels,
-                                                weights * self.world_size)
-        return loss, refined
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
+        # DDP averages the ranks' gradients: weights summing to 1 over all ranks, times the world size.
+        return aug.labels, weights * self.world_size, refined
 
 
 def _saflex(variant: str):
