@@ -26,7 +26,7 @@ from .core import Refined, SaflexStep
 from .distributed import sum_over_ranks
 from .errors import SaflexError
 from .objectives import Objective, weighted_soft_cross_entropy
-from .pi import functional_twin, network_mode, trainable_parameters, validation_gradient
+from .pi import differentiable_attention, functional_twin, network_mode, trainable_parameters, validation_gradient
 from .registry import REFINERS
 
 
@@ -118,7 +118,7 @@ def reweighting_gradient(model: nn.Module, objective: Objective, x_aug, labels: 
     """
     val_grad = validation_gradient(model, objective, x_val, y_val, process_group)
     params = trainable_parameters(model)
-    with functional_twin(model) as call, torch.enable_grad():
+    with functional_twin(model) as call, torch.enable_grad(), differentiable_attention():
         def weighted_loss(values, eps):
             forward = lambda *args: call(values, *args)  # noqa: E731
             logits = objective.logits(forward, x_aug) if clean_inputs is None else \

@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from conftest import TinyCNN, tiny_mlp
 from torch.func import functional_call
 
+from saflex_cli.augment.base import AugBatch
 from saflex_cli.config import REFINE_READS, RunConfig
 from saflex_cli.core import refine
 from saflex_cli.data.splits import Split, Splits
 from saflex_cli.families.base import tensor_setup
 from saflex_cli.objectives import CrossEntropy
-from saflex_cli.refiners import reweighting_gradient, reweighting_weights
+from saflex_cli.refiners import LearningToReweight, reweighting_gradient, reweighting_weights
 from saflex_cli.registry import REFINERS
 from saflex_cli.trainer import EpochStats, Trainer
 
@@ -79,11 +80,33 @@ def test_reweighting_weights_are_saflex_with_frozen_labels_up_to_magnitude(soft)
     """At eps = 0 the virtual step is theta: d L_val / d eps_i = -<Pi_i, y_i>, so the kept samples
     are exactly those SAflex keeps at beta = inf, each weighted by <Pi_i, y_i>."""
     model, x_clean, x_aug, labels, xv, yv = problem(seed=1, soft=soft)
-    weights = reweighting_weights(reweighting_gradient(model, CrossEntropy(), x_aug, labels, xv, yv, x_clean))
+    _, weights, _ = LearningToReweight(CrossEntropy(), mode=None).decide(model, x_clean, AugBatch(x_aug, labels),
+                                                                         iter([(xv, yv)]))
     saflex = refine(model, x_aug, labels, xv, yv, beta=float("inf"), tau=0.01, x_clean=x_clean)
     assert torch.equal(weights > 0, saflex.weights > 0) and 0 < (weights > 0).sum() < len(weights)
     alignment = (saflex.pi * labels).sum(1).clamp_min(0)
     torch.testing.assert_close(weights.double(), alignment / alignment.sum(), rtol=1e-4, atol=1e-8)
+
+
+class TinyAttention(torch.nn.Module):
+    """One head of scaled dot-product attention: the CPU picks a fused kernel without a double backward."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.head = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        tokens = self.embed(x)
+        return self.head(F.scaled_dot_product_attention(tokens, tokens, tokens).mean(1))
+
+
+def test_reweighting_differentiates_attention_twice():
+    torch.manual_seed(0)
+    model, x_aug, xv = TinyAttention(), torch.randn(6, 5, 4), torch.randn(8, 5, 4)
+    labels, yv = F.one_hot(torch.randint(0, 3, (6,)), 3).float(), torch.randint(0, 3, (8,))
+    gradient = reweighting_gradient(model, CrossEntropy(), x_aug, labels, xv, yv)
+    pi = refine(model, x_aug, labels, xv, yv, beta=float("inf"), tau=0.01).pi
+    torch.testing.assert_close(gradient, -(pi * labels).sum(1), rtol=1e-4, atol=1e-7)
 
 
 class ImageCNN(TinyCNN):
