@@ -8,6 +8,8 @@ Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 
 - exact: + a validation forward/backward and one batched JVP over the augmented batch;
 - last-layer: Pi of the final linear layer in closed form from the training forward itself;
 - *-K10: the validation gradient refreshed every 10 steps;
+- l2rw: learning-to-reweight (Ren et al. 2018), the method SAflex is compared with: a validation
+  backward and a double backward over the union (reverse-mode through the virtual step);
 - on CUDA also exact with Pi under bf16 autocast ('exact-bf16pi') and, for conv nets,
   every mode with the model in contiguous (NCHW) memory ('contiguous' block): the trainer runs
   BatchNorm CNNs channels-last on CUDA (runtime.on_device), and this block shows what that buys.
@@ -55,6 +57,7 @@ MODES = {  # name -> (refinement, SAflex settings); exact = Pi through the union
     "exact-K10": ("saflex", {"pi_mode": "exact", "pi_refresh": 10}),
     "last-layer": ("saflex", {"pi_mode": "last-layer", "pi_refresh": 1}),
     "last-layer-K10": ("saflex", {"pi_mode": "last-layer", "pi_refresh": 10}),
+    "l2rw": ("l2rw", {}),
 }
 # Batch sizes per device: the recipe's where there is one (MedMNIST 128), small where a CPU must cope.
 BATCH = {"resnet18_28": (128, 32), "mlp": (256, 256), "saint": (256, 256), "resnet50_224": (64, 4),
@@ -131,6 +134,11 @@ class PairedContrastive(CrossEntropy):
         logits = model((torch.cat([images, aug_inputs[0]]), texts))
         clean, augmented = logits[: len(targets)], logits[len(targets):]
         return self.loss(clean, targets) + weighted_soft_cross_entropy(augmented, aug_labels, aug_weights)
+
+    def augmented_logits(self, call, inputs, aug_inputs):
+        """The augmented images against the batch's texts, from the union forward training_loss runs."""
+        images, texts = inputs
+        return call((torch.cat([images, aug_inputs[0]]), texts))[len(images):]
 
 
 def clip_vit_b16() -> Bench:
@@ -274,6 +282,8 @@ def ratios(results: dict) -> dict:
         if name == "plain" or "step_s" not in result or "step_s" not in plain:
             continue
         entry = {"time": result["step_s"] / plain["step_s"]}
+        if name != "exact" and "step_s" in results.get("exact", {}):
+            entry["time_over_exact"] = result["step_s"] / results["exact"]["step_s"]
         if result.get("peak_mib") and plain.get("peak_mib"):
             entry["peak_memory"] = result["peak_mib"] / plain["peak_mib"]
             entry["above_resident_memory"] = result["above_resident_mib"] / plain["above_resident_mib"]
@@ -327,6 +337,8 @@ def print_table(name: str, entry: dict) -> None:
         text = f"  {mode:<16} {result['step_s'] * 1000:9.1f} ms/step  {memory}"
         if ratio:
             text += f"  x{ratio['time']:.2f} time"
+            if "time_over_exact" in ratio:
+                text += f" (x{ratio['time_over_exact']:.2f} of exact)"
             if "peak_memory" in ratio:
                 text += f"  x{ratio['peak_memory']:.2f} peak mem  x{ratio['above_resident_memory']:.2f} above resident"
         print(text)

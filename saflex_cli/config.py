@@ -29,6 +29,9 @@ REFINE_READS = {
     "saflex-weights": SAFLEX_FIELDS,  # ablation: SAflex's weights, upstream labels
     "saflex-labels": SAFLEX_FIELDS,  # ablation: SAflex's labels, uniform weights
 }
+# What a method reads from its augmenter's AugBatch.meta. An augmenter class lists what it gives
+# in `provides` (augment/crop.py); the CLI refuses a pair that does not fit before any run starts.
+REFINE_NEEDS = {"soft-aug": ("visible_fraction",)}
 
 # The open choices of the method (docs/method.md, "Open choices"); the first value is the default.
 CHOICES = {

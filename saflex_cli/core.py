@@ -35,7 +35,7 @@ class Refined:
 
     pi: Tensor | None  # (B, K) directional derivative of log-softmax along the step direction (None: not SAflex)
     labels: Tensor  # (B, K) soft labels, rows on the simplex
-    weights: Tensor  # (B,) sample weights, summing to 1 (or all zero)
+    weights: Tensor  # (B,) sample weights: SAflex's sum to 1 (or are all zero); Soft-Augmentation's are p_i / B
     stats: dict = field(default_factory=dict)
 
 

@@ -123,7 +123,7 @@ def directional_log_probs(model: nn.Module, logits_of: LogitsOf, direction: Para
     to Pi instead of to every tangent.
     """
     params = trainable_parameters(model)
-    with torch.no_grad(), forward_ad_attention(), forward_ad.dual_level():
+    with torch.no_grad(), differentiable_attention(), forward_ad.dual_level():
         duals = {name: forward_ad.make_dual(p, direction[name].to(p.dtype)) for name, p in params.items()}
         with stateless(model, duals) as call:
             log_probs = F.log_softmax(logits_of(call).float(), dim=1)
@@ -134,11 +134,12 @@ def directional_log_probs(model: nn.Module, logits_of: LogitsOf, direction: Para
 
 
 @contextmanager
-def forward_ad_attention():
-    """Attention kernels that have a forward-AD formula, for the JVP only (training keeps the fast ones).
+def differentiable_attention():
+    """Attention kernels that forward-mode AD and a double backward can differentiate, for Pi's JVP
+    and learning-to-reweight's second-order pass only (training keeps the fast ones).
 
-    Fused SDPA kernels have none, so the math kernel is forced; in eval mode nn.MultiheadAttention
-    takes its native fast path (also without one) unless that path is switched off.
+    Fused SDPA kernels have neither, so the math kernel is forced; in eval mode nn.MultiheadAttention
+    takes its native fast path (also without them) unless that path is switched off.
     """
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
@@ -243,7 +244,7 @@ def shared_union_forward(model: nn.Module, objective: Objective, inputs, x_aug, 
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
     recorded = []
 
-    with forward_ad_attention(), forward_ad.dual_level():
+    with differentiable_attention(), forward_ad.dual_level():
         duals = {name: forward_ad.make_dual(p, direction[name].to(p.dtype)) for name, p in params.items()}
 
         def call(*args):

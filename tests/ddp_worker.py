@@ -7,10 +7,13 @@ import torch
 import torch.distributed as dist
 
 from reliability_helpers import demo_config
+from saflex_cli.augment.base import AugBatch
 from saflex_cli.checkpoint import Checkpoints
 from saflex_cli.core import refine
 from saflex_cli.distributed import init_from_env, share
 from saflex_cli.grid import checkpoint_folder, run_grid
+from saflex_cli.objectives import CrossEntropy
+from saflex_cli.refiners import LearningToReweight
 from saflex_cli.registry import FAMILIES
 from saflex_cli.runtime import seed_everything
 from saflex_cli.trainer import Trainer
@@ -43,20 +46,43 @@ def first_step(config, ranks, model_wrapper=None):
             "grads": {n: p.grad.clone() for n, p in model.named_parameters()}}
 
 
-def ddp_main(rank: int, world: int, port: int, out: str) -> None:
+def join(rank: int, world: int, port: int):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    ranks = init_from_env("cpu")
+    return init_from_env("cpu")
+
+
+def reweighting_problem():
+    """A tiny MLP (no BatchNorm: its batch statistics are per rank under DDP), a clean batch, an
+    augmented batch with soft labels and a validation batch, the same in every process."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    return (model, torch.randn(8, 5), AugBatch(torch.randn(8, 5), torch.softmax(torch.randn(8, 3), 1)),
+            (torch.randn(12, 5), torch.randint(0, 3, (12,))))
+
+
+def reweighting_weights_of(ranks):
+    """Learning-to-reweight's weights of the problem's augmented batch, this rank's share of them."""
+    model, inputs, aug, val = reweighting_problem()
+    refiner = LearningToReweight(CrossEntropy(), mode=None, process_group=ranks.group if ranks else None,
+                                 world_size=ranks.world if ranks else 1)
+    return refiner.decide(model, share(inputs, ranks), share(aug, ranks), iter([share(val, ranks)]))[2].weights
+
+
+def ddp_main(rank: int, world: int, port: int, out: str) -> None:
+    ranks = join(rank, world, port)
     config = demo_config(epochs=3)
 
     os.makedirs(out, exist_ok=True)
     step = first_step(config, ranks, lambda m: torch.nn.parallel.DistributedDataParallel(m))
     gathered = [None] * world
-    dist.all_gather_object(gathered, {k: step[k] for k in ("labels", "weights", "loss")})
+    dist.all_gather_object(gathered, {**{k: step[k] for k in ("labels", "weights", "loss")},
+                                      "reweighting": reweighting_weights_of(ranks)})
     if rank == 0:
         torch.save({"labels": torch.cat([g["labels"] for g in gathered]),
                     "weights": torch.cat([g["weights"] for g in gathered]),
+                    "reweighting": torch.cat([g["reweighting"] for g in gathered]),
                     "loss": torch.stack([g["loss"] for g in gathered]).mean(), "grads": step["grads"]},
                    os.path.join(out, "ddp_step.pt"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import write_medmnist_npz
@@ -75,7 +76,8 @@ def test_dry_run_lists_runs_without_training(derma_root):
 
 
 def run_cli(*args, cwd):
-    env = {"SAFLEX_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    # PYTHONPATH: this checkout's saflex, not the one the environment installed (another worktree's)
+    env = {"SAFLEX_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.run([sys.executable, "-m", "saflex_cli", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=120, cwd=cwd)  # a default --out lands in cwd, never in the checkout
 
@@ -84,6 +86,7 @@ def run_cli(*args, cwd):
     (("medmnist", "--dataset", "nosuchmnist"), "unknown medmnist dataset"),
     (("medmnist", "--aug", "cutout"), "unknown augmenter 'cutout'"),
     (("medmnist", "--aug", "none", "--saflex"), "they need an upstream augmenter, not --aug none"),
+    (("medmnist", "--aug", "randaug", "--refine", "soft-aug"), "which --aug randaug does not give: use --aug crop"),
     (("medmnist", "--seeds", "a,b"), "--seeds must be a comma list of integers"),
     (("medmnist", "--tau", "0"), "SAflex tau must be > 0"),
     (("medmnist", "--dataset", "bloodmnist", "--data-root", "{tmp}"), "place the file at"),

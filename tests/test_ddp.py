@@ -1,4 +1,5 @@
-"""SAflex under DDP: 2 gloo processes on the CPU compute what one process computes on the global batch."""
+"""SAflex and learning-to-reweight under DDP: 2 gloo processes on the CPU compute what one process
+computes on the global batch."""
 from __future__ import annotations
 
 import socket
@@ -6,7 +7,7 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from ddp_worker import ddp_main, first_step
+from ddp_worker import ddp_main, first_step, reweighting_weights_of
 from reliability_helpers import demo_config, events, metrics, one_thread, records
 from saflex_cli.grid import run_grid
 
@@ -34,6 +35,10 @@ def test_two_gloo_ranks_match_one_process_and_resume(tmp_path):
     assert close(ddp["loss"], single["loss"])
     for name, grad in single["grads"].items():
         assert close(ddp["grads"][name], grad), name
+    # Learning-to-reweight: each rank holds half of the validation batch, the weights need the global g.
+    with one_thread():
+        reweighting = reweighting_weights_of(None)
+    assert 0 < reweighting.count_nonzero() < len(reweighting) and close(ddp["reweighting"], reweighting)
 
     (ddp_record,), (single_record,) = records(tmp_path / "ddp").values(), records(tmp_path / "single").values()
     assert ddp_record["world_size"] == 2 and ddp_record["resumed_at"] == [1, 0]

@@ -84,6 +84,19 @@ def test_dry_run_prints_the_device_hours(tmp_path):
     assert "exact-K10 was not measured" in result.output.replace("\n", " ")
 
 
+def test_every_method_is_priced_from_the_shipped_cpu_benchmark():
+    """--dry-run finds each refiner's step (l2rw its own mode, soft-aug the plain step) for MedMNIST."""
+    from saflex_cli.estimate import default_benchmark, load_benchmark, step_mode
+    from saflex_cli.registry import REFINERS
+
+    configs = build_configs("medmnist", "pathmnist", "crop", False, "0", refine=",".join(REFINERS.names()), train={})
+    estimate = estimate_grid(configs, load_benchmark(default_benchmark("cpu")))
+    assert not estimate.missing and len(estimate.hours) == len(REFINERS.names())
+    hours = {config.refine: estimate.hours[config.run_name] for config in configs}
+    assert {step_mode(config) for config in configs} == {"plain", "exact", "l2rw"}
+    assert hours["soft-aug"] == hours["none"] < hours["saflex"] and hours["none"] < hours["l2rw"]
+
+
 def test_overhead_benchmark_writes_every_mode_and_ratio(tmp_path, monkeypatch):
     """A tiny CPU run of benchmarks/overhead.py, so the GPU run meets no broken code."""
     import importlib.util

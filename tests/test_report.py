@@ -124,6 +124,20 @@ def test_lp_a3_is_shown_as_a_reference_row(tmp_path):
     assert "| LP-A3 (paper Table 8; not trained here) | paper 76.22 ± 0.27 | — |" in table
 
 
+def test_table_7_rows_sit_beside_their_paper_values(tmp_path):
+    # Paper Table 7, DermaMNIST: Crop 76.61 ± 0.14, Soft-Augmentation (w/ Crop) 77.05 ± 0.24; SAflex w/ Crop: none.
+    for refine, acc in (("none", 0.7661), ("soft-aug", 0.7705), ("saflex", 0.7800)):
+        fake_record(tmp_path, "crop", refine, 0, acc)
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    assert "76.61 ± 0.00 (1) · paper 76.61 ± 0.14 · Δ +0.00 ✓" in line_of(table, "| Crop |")
+    assert "77.05 ± 0.00 (1) · paper 77.05 ± 0.24 · Δ +0.00 ✓" in line_of(table, "| Soft-Augmentation (w/ Crop) |")
+    assert "78.00 ± 0.00 (1) · paper —" in line_of(table, "| SAflex (w/ Crop) |")
+    rows = [line.split(" |")[0] for line in table.splitlines() if line.startswith("| ") and "paper" in line]
+    assert rows[:3] == ["| Crop", "| Soft-Augmentation (w/ Crop)", "| SAflex (w/ Crop)"]  # the recipe's order
+    assert "| ResNet-18 | dermamnist | Soft-Augmentation (w/ Crop) | Crop |" in table  # its gain over Crop
+    assert "not trained here" in line_of(table, "| LP-A3") and "Crop (paper Table 7" not in table
+
+
 def test_decisions_table_reports_saflex_statistics(tmp_path):
     stats = {"kept_fraction": 0.9, "changed_fraction": 0.4, "relabelled_among_correct": 0.3, "pi_margin": 12.5}
     fake_record(tmp_path, "randaug", "saflex", 0, 0.7, saflex_stats=stats)

@@ -16,6 +16,8 @@ from torch import Tensor
 class AugBatch:
     inputs: object  # tensor (or tuple of tensors) of the augmented samples
     labels: Tensor  # (B, K) upstream soft labels
-    # Optional per-sample facts for diagnostics: "true_labels" (B,) where the augmenter knows
-    # the right label, "source" (B,) integer ids of where a sample came from (trust report).
+    # Optional per-sample facts: "true_labels" (B,) where the augmenter knows the right label,
+    # "source" (B,) integer ids of where a sample came from (trust report), "visible_fraction"
+    # (B,) the share of the image a crop kept (Soft-Augmentation's targets read it). An
+    # augmenter class names what it gives a refiner in `provides`, checked before any run.
     meta: dict = field(default_factory=dict)

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..config import REFINE_READS, RunConfig, override
+from ..config import REFINE_NEEDS, REFINE_READS, RunConfig, override
 from ..errors import SaflexError
 from ..estimate import default_benchmark, estimate_grid, load_benchmark
 from ..records import record_status
-from ..registry import FAMILIES
+from ..registry import AUGMENTERS, FAMILIES
 
 if TYPE_CHECKING:  # the rest imports torch: inside the functions, so `--help` does not wait for it
     from ..families.base import Recipe
@@ -59,15 +59,34 @@ def methods(recipe: Recipe, augs: str, refiners: list[str], *, table_rows: bool)
     if augs == "all":
         upstream = [a for a in recipe.augmenters if a != "none"]
         rows = ["none", "saflex"] if table_rows else refiners
-        return ([("none", "none")] if "none" in recipe.augmenters else []) + [(a, r) for a in upstream for r in rows]
-    chosen = parse_list(augs, "--aug")
-    known = recipe.augmenters + recipe.extra_augmenters
-    for aug in chosen:
-        if aug not in known:
-            raise SaflexError(f"unknown augmenter {aug!r} for {recipe.name}; choose from: {', '.join(known)}, all")
-    if "none" in chosen and any(r != "none" for r in refiners):
-        raise SaflexError("--saflex / --refine refine augmented samples: they need an upstream augmenter, not --aug none")
-    return [(aug, refine) for aug in chosen for refine in refiners]
+        pairs = ([("none", "none")] if "none" in recipe.augmenters else []) + [(a, r) for a in upstream for r in rows]
+    else:
+        chosen = parse_list(augs, "--aug")
+        known = recipe.augmenters + recipe.extra_augmenters
+        for aug in chosen:
+            if aug not in known:
+                raise SaflexError(f"unknown augmenter {aug!r} for {recipe.name}; choose from: {', '.join(known)}, all")
+        if "none" in chosen and any(r != "none" for r in refiners):
+            raise SaflexError("--saflex / --refine refine augmented samples: they need an upstream augmenter, not --aug none")
+        pairs = [(aug, refine) for aug in chosen for refine in refiners]
+    check_refiner_inputs(recipe, pairs)
+    return pairs
+
+
+def provided(aug: str) -> tuple[str, ...]:
+    """The AugBatch.meta entries an augmenter gives a refiner (its class's `provides`)."""
+    return getattr(AUGMENTERS.get(aug), "provides", ()) if aug in AUGMENTERS else ()
+
+
+def check_refiner_inputs(recipe: Recipe, pairs: list[tuple[str, str]]) -> None:
+    """Refuse, before any run starts, a method that reads what its augmenter does not give."""
+    for aug, refine in pairs:
+        missing = [need for need in REFINE_NEEDS.get(refine, ()) if need not in provided(aug)]
+        if missing:
+            givers = [a for a in recipe.augmenters + recipe.extra_augmenters if set(missing) <= set(provided(a))]
+            remedy = f"use --aug {' or '.join(givers)}" if givers else f"no {recipe.name} augmenter gives it"
+            raise SaflexError(f"--refine {refine} reads each sample's {', '.join(missing)}, which --aug {aug} does "
+                              f"not give: {remedy}")
 
 
 def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: str, *, train: dict,

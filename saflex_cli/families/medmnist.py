@@ -1,4 +1,5 @@
-"""MedMNIST (paper Table 1): ResNet-18 (28) with RandAugment or Mixup, with and without SAflex.
+"""MedMNIST (paper Table 1): ResNet-18 (28) with RandAugment or Mixup, with and without SAflex;
+Crop with Soft-Augmentation beside it (Table 7; `--aug crop --refine soft-aug`).
 
 Defaults are the MedMNIST v2 benchmark's: ResNet-18 (28), Adam lr 1e-3, batch 128, 100 epochs,
 LR x0.1 at 50% and 75% of training; SAflex beta = 0, tau = 0.01 (paper Appendix C). The paper
@@ -14,7 +15,7 @@ from ..data.medmnist import TABLE1_DATASETS, ensure_file, folder, info, load_med
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label
 
-AUG_NAMES = {"randaug": "RandAug", "mixup": "Mixup"}
+AUG_NAMES = {"randaug": "RandAug", "mixup": "Mixup", "crop": "Crop"}
 PAPER_MODEL = {"resnet18_28": "ResNet-18"}
 
 
@@ -55,6 +56,7 @@ def fetch(config: RunConfig) -> None:
 
 RECIPE = FAMILIES.register("medmnist")(Recipe(
     name="medmnist", datasets=TABLE1_DATASETS, augmenters=("none", "randaug", "mixup"), table=1,
+    extra_augmenters=("crop",),  # Table 7's upstream (Soft-Augmentation's), not a row of Table 1
     methods=("No Aug", "RandAug", "SAflex (w/ RandAug)", "Mixup", "SAflex (w/ Mixup)",
              "Crop", "Soft-Augmentation (w/ Crop)", "SAflex (w/ Crop)"),
     defaults=defaults, build=build, cells=cells, selection="best_val_acc",
