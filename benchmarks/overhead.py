@@ -5,7 +5,10 @@
 
 Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 2 and 4):
 - plain: forward + backward on the union of the clean and augmented batches, uniform weights;
-- exact: + a validation forward/backward and one batched JVP over the augmented batch;
+- exact: + a validation forward/backward and Pi through the clean + augmented union; at full
+  precision (the CPU) from the training forward itself (one dual forward), under bf16 autocast
+  (CUDA) by its own JVP pass; exact-separate: always by its own pass; exact-augmented: a JVP over
+  the augmented batch alone (pi_forward 'augmented', the default before);
 - last-layer: Pi of the final linear layer in closed form from the training forward itself;
 - *-K10: the validation gradient refreshed every 10 steps;
 - l2rw: learning-to-reweight (Ren et al. 2018), the method SAflex is compared with: a validation
@@ -53,6 +56,7 @@ from saflex_cli.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
 MODES = {  # name -> (refinement, SAflex settings); exact = Pi through the union the step differentiates
     "plain": ("none", {}),
     "exact": ("saflex", {"pi_mode": "exact", "pi_refresh": 1}),
+    "exact-separate": ("saflex", {"pi_mode": "exact"}),  # the union's Pi by its own JVP pass, not the training forward's
     "exact-augmented": ("saflex", {"pi_mode": "exact", "pi_forward": "augmented"}),
     "exact-K10": ("saflex", {"pi_mode": "exact", "pi_refresh": 10}),
     "last-layer": ("saflex", {"pi_mode": "last-layer", "pi_refresh": 1}),
@@ -184,6 +188,8 @@ def make_trainer(bench: Bench, model: nn.Module, mode: str, batches, augmenter, 
     setup = TrainSetup(model=model, objective=bench.objective, train_batches=batches, val_batches=val_batches,
                        augmenter=augmenter, evaluate=lambda m: {}, num_classes=num_classes)
     trainer = Trainer(setup, config, device)
+    if mode == "exact-separate":
+        trainer.refiner.step.share_forward = False
     if pi_autocast:
         trainer.refiner.step.pi_precision = trainer.refiner.step.autocast
     return trainer

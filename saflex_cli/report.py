@@ -67,8 +67,10 @@ def setting_differences(config: RunConfig, recipe: Recipe, provenance: dict | No
     default = recipe.baseline(config, provenance or {}) if recipe.baseline else recipe.defaults(config.dataset)
     default = dataclasses.replace(default, aug=config.aug, refine=config.refine, model=config.model, seed=config.seed)
     ours, theirs = flatten(config.identity_payload()), flatten(default.identity_payload())
-    return {short_name(k): ours.get(k) for k in sorted(set(ours) | set(theirs))
-            if k not in NOT_IN_LABEL and ours.get(k) != theirs.get(k)}
+    # A key the run's identity leaves out (pi_forward when it trains on the augmented batch alone)
+    # is not one of its settings.
+    return {short_name(k): value for k, value in sorted(ours.items())
+            if k not in NOT_IN_LABEL and value != theirs.get(k)}
 
 
 def base_key(config: RunConfig) -> str:

@@ -166,3 +166,10 @@ def test_records_of_an_older_schema_are_listed_not_read(tmp_path):
     (tmp_path / "runs" / "medmnist" / "old_seed0_x.json").write_text(json.dumps(record))
     table = write_report(tmp_path, "medmnist")[1].read_text()
     assert "1 record(s) of another record schema are not read (e.g. old_seed0)" in table
+
+
+def test_a_setting_the_identity_leaves_out_is_not_in_the_label(tmp_path):
+    fake_record(tmp_path, "randaug", "saflex", 0, 0.7, train_mode="replace")  # pi_forward is not read then
+    fake_record(tmp_path, "randaug", "saflex", 0, 0.6)
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    assert "| SAflex (w/ RandAug) [train_mode=replace] |" in table and "pi_forward" not in table
