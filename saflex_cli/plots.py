@@ -21,6 +21,7 @@ from .report import cell_summaries, ordered_rows, row_name, shared_settings, wit
 
 DPI = 130
 MIN_WIDTH = 8.0  # inches: room for the row names and the title of a one-panel figure
+FEW_EPOCHS = 10  # curves this short also mark each epoch
 
 
 def require_matplotlib() -> None:
@@ -60,7 +61,7 @@ def short_rows(recipe: Recipe, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 def panels(frame: pd.DataFrame, width: float, height: float, sharey: bool = False):
     """One axis per (model, dataset): models down, datasets across."""
     models, columns = list(dict.fromkeys(frame.model)), list(dict.fromkeys(frame.column))
-    size = (max(MIN_WIDTH, width * len(columns)), height * len(models))
+    size = (max(MIN_WIDTH, width * len(columns)), height * len(models) + 1.5)  # + the titles and the legend
     figure, axes = pyplot().subplots(len(models), len(columns), figsize=size, squeeze=False, sharey=sharey)
     for i, model in enumerate(models):
         for j, column in enumerate(columns):
@@ -126,8 +127,11 @@ def epoch_frame(frame: pd.DataFrame, records: list[dict], value) -> pd.DataFrame
 
 def draw_curves(axis, curves: pd.DataFrame, colour, style: str = "-", label: str | None = None) -> None:
     """Mean over seeds per epoch, with a band of ± std where there are several seeds."""
+    from matplotlib.ticker import MaxNLocator
     stats = curves.groupby("epoch").value.agg(["mean", "std", "count"]).reset_index()
-    axis.plot(stats.epoch, stats["mean"], style, color=colour, lw=1.4, label=label)
+    axis.plot(stats.epoch, stats["mean"], style, color=colour, lw=1.4, label=label,
+              marker="o" if len(stats) <= FEW_EPOCHS else None, ms=3)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     if (stats["count"] > 1).any():
         axis.fill_between(stats.epoch, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=colour,
                           alpha=0.15, lw=0)
