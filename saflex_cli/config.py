@@ -47,6 +47,10 @@ CHOICES = {
     "schedule": ("multistep", "cosine", "constant"),
 }
 
+# --save-model, an execution setting (not part of a run's identity): whose weights stay beside the
+# record; best is the family's default selection (Recipe.selection).
+SAVE_MODEL = ("best", "last", "all", "none")
+
 
 def _check_choices(config) -> None:
     for item in fields(config):

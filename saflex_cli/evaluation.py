@@ -1,7 +1,8 @@
 """Evaluate a classifier on fixed splits, in a fixed order and batch size.
 
 A fixed order and batch size matter for models whose prediction depends on the other rows of
-its batch (SAINT's intersample attention): the same model then always gets the same score.
+its batch (SAINT's intersample attention): the same model then always gets the same score. The
+forward runs at the run's precision (runtime.autocast), as training did.
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from .runtime import autocast
 
 
 @torch.no_grad()
-def predict_probs(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> np.ndarray:
+def predict_probs(model: nn.Module, split: Split, batch_size: int, device: torch.device,
+                  precision: str = "auto") -> np.ndarray:
     was_training = model.training
     model.eval()
     outputs = []
-    with autocast(device):
+    with autocast(device, precision):
         for inputs, _ in split_batches(split, batch_size, device):
             outputs.append(torch.softmax(model(inputs).float(), dim=1).cpu())
     model.train(was_training)
@@ -30,12 +32,13 @@ def predict_probs(model: nn.Module, split: Split, batch_size: int, device: torch
 class ClassifierEvaluator:
     """Metrics of a (B, K)-logit classifier on named splits held on the device."""
 
-    def __init__(self, splits: dict[str, Split], metric_names, batch_size: int, device: torch.device):
+    def __init__(self, splits: dict[str, Split], metric_names, batch_size: int, device: torch.device,
+                 precision: str = "auto"):
         # The share of the most predicted class is always kept: the report flags one-class models.
         self.splits, self.metric_names = splits, tuple(dict.fromkeys((*metric_names, "top_prediction_share")))
-        self.batch_size, self.device = batch_size, device
+        self.batch_size, self.device, self.precision = batch_size, device, precision
 
     def __call__(self, model: nn.Module) -> dict[str, dict[str, float]]:
-        return {name: metrics.compute(self.metric_names, predict_probs(model, split, self.batch_size, self.device),
+        return {name: metrics.compute(self.metric_names, predict_probs(model, split, self.batch_size, self.device, self.precision),
                                       split.targets.cpu().numpy())
                 for name, split in self.splits.items()}

@@ -46,8 +46,10 @@ def _checkpointable():
     class GridTask(submitit.helpers.Checkpointable):
         """One array task: a grid worker; on preemption its claims are released and it is requeued."""
 
-        def __call__(self, configs: list[RunConfig], out: Path, device: str | None, options: GridOptions) -> int:
-            return len(run_grid(configs, out, device, quiet=True, options=dataclasses.replace(options, workers=1)).ran)
+        def __call__(self, configs: list[RunConfig], out: Path, device: str | None, options: GridOptions,
+                     quiet: bool = False) -> int:
+            return len(run_grid(configs, out, device, quiet=quiet, options=dataclasses.replace(options, workers=1),
+                                worker=True).ran)
 
         def checkpoint(self, *args, **kwargs):
             release_held()  # the run's checkpoint is on disk; a requeued task (or any worker) resumes it
@@ -57,7 +59,7 @@ def _checkpointable():
 
 
 def submit_grid(configs: list[RunConfig], out: Path, executor: str, *, device: str | None = None,
-                options: GridOptions = GridOptions(), wait: bool = True) -> GridOutcome:
+                options: GridOptions = GridOptions(), wait: bool = True, quiet: bool = False) -> GridOutcome:
     """Submit `options.workers` array tasks over the grid; wait for them unless `wait` is False."""
     if executor not in CLUSTERS:
         raise SaflexError(f"unknown executor {executor!r}; choose local, slurm or submitit-local")
@@ -72,7 +74,7 @@ def submit_grid(configs: list[RunConfig], out: Path, executor: str, *, device: s
     pool.update_parameters(name="saflex-grid", slurm_array_parallelism=options.workers, **params) \
         if CLUSTERS[executor] == "slurm" else pool.update_parameters(**params)
     task = _checkpointable()()
-    jobs = pool.map_array(task, *zip(*[(configs, Path(out), device, options)] * options.workers))
+    jobs = pool.map_array(task, *zip(*[(configs, Path(out), device, options, quiet)] * options.workers))
     print(f"submitted {len(jobs)} array task(s): {jobs[0].job_id.split('_')[0]} (logs in {folder})")
     if not wait:
         return GridOutcome()

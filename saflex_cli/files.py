@@ -101,6 +101,22 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda handle: handle.write(text))
 
 
+def append_line(path: Path, line: str) -> None:
+    """Append one line in a single write (O_APPEND): readers never see half of it, and concurrent
+    writers' lines never interleave (for lines shorter than a pipe buffer, as on every local disk)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode())
+    except OSError as error:
+        if error.errno in NO_SPACE:
+            raise DiskFull(f"could not append to {path}: {os.strerror(error.errno)}; free space and rerun") from None
+        raise
+    finally:
+        os.close(fd)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -22,14 +22,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .checkpoint import Checkpoints
 from .claims import Claim, sweep_claims
-from .config import RECORD_SCHEMA, RunConfig
+from .config import RECORD_SCHEMA, SAVE_MODEL, RunConfig
 from .distributed import Ranks, broadcast, init_from_env, local_device
 from .errors import SaflexError
-from .files import NO_SPACE, DiskFull, host, sweep_temp_files
+from .files import append_line, host, sweep_temp_files
+from .live import LiveRun, require_tensorboard
 from .records import read_record, record_path, record_status, set_aside, stale_records, write_record
 from .registry import FAMILIES
-from .runtime import device_description, git_commit, package_versions, pick_device, seed_everything
+from .runtime import (deterministic_mode, device_description, git_commit, package_versions, pick_device,
+                      prepare_determinism, seed_everything)
 from .trainer import Trainer, TrainingDiverged
+from .weights import save_weights, wanted_selections
 
 console = Console(stderr=True)
 OUT_OF_MEMORY = (torch.OutOfMemoryError,)
@@ -55,6 +58,12 @@ class GridOptions:
     force: bool = False  # set aside records of the same cells made with another config
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: at epoch ends only)
     workers: int = 1  # worker processes on this machine (one per GPU when there are several)
+    save_model: str = "best"  # whose weights stay beside the record (config.SAVE_MODEL); not part of the identity
+    tensorboard: bool = False  # each epoch's scalars under OUT/tensorboard/<run_name>/
+
+    def __post_init__(self):
+        if self.save_model not in SAVE_MODEL:
+            raise SaflexError(f"--save-model {self.save_model!r} is not one of: {' | '.join(SAVE_MODEL)}")
 
 
 def completed_runs(out: Path, configs: list[RunConfig]) -> list[RunConfig]:
@@ -94,82 +103,75 @@ def checkpoint_folder(out: Path, config: RunConfig) -> Path:
 
 def log_event(out: Path, event: str, config: RunConfig, **facts) -> None:
     """One JSON line per event, appended in a single write (atomic for short lines)."""
-    line = json.dumps({"time": datetime.now(timezone.utc).isoformat(), "event": event, "run": config.run_name,
-                       "host": host(), "pid": os.getpid(), **facts}) + "\n"
-    Path(out).mkdir(parents=True, exist_ok=True)
-    path = Path(out) / "events.jsonl"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line.encode())
-    except OSError as error:
-        if error.errno in NO_SPACE:
-            raise DiskFull(f"could not append to {path}: {os.strerror(error.errno)}; free space and rerun") from None
-        raise
-    finally:
-        os.close(fd)
+    append_line(Path(out) / "events.jsonl", json.dumps({
+        "time": datetime.now(timezone.utc).isoformat(), "event": event, "run": config.run_name, "host": host(),
+        "pid": os.getpid(), **facts}))
 
 
 def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progress | None = None, *,
-            checkpoint_every: int = 0, ranks: Ranks | None = None, claim: Claim | None = None) -> Path | None:
-    """Train one run (from its checkpoint if there is one) and write its record.
+            options: GridOptions = GridOptions(), ranks: Ranks | None = None, claim: Claim | None = None,
+            lines: bool = False, prefix: bool = False) -> Path | None:
+    """Train one run (from its checkpoint if there is one), keep its weights, and write its record.
 
-    Only rank 0 writes; a run that diverges or runs out of memory gets a failure record.
+    Only rank 0 writes; a run that diverges or runs out of memory gets a failure record. `progress`:
+    the grid's bars (a terminal); `lines`: a line per epoch instead; `prefix`: the run's name on them.
     """
     leader = ranks is None or ranks.leader
     started = datetime.now(timezone.utc).isoformat()
     wall = time.perf_counter()
-    trainer = make_trainer(config, device, ranks)
-    setup = trainer.setup
-    checkpoints = Checkpoints(checkpoint_folder(out, config))
-    state = checkpoints.load_latest(config.identity())
-    if state is not None:
-        trainer.load_state_dict(state)
-    if leader:
-        log_event(out, "resume" if state else "start", config, epoch=trainer.epoch, step=trainer.step)
-    task = progress.add_task(config.run_name, total=config.epochs, completed=trainer.epoch, status="") \
-        if progress else None
-
-    def save(t: Trainer) -> None:
+    with deterministic_mode(config.deterministic) as determinism:
+        trainer = make_trainer(config, device, ranks)
+        checkpoints = Checkpoints(checkpoint_folder(out, config))
+        state = checkpoints.load_latest(config.identity())
+        if state is not None:
+            trainer.load_state_dict(state)
         if leader:
-            checkpoints.save(t.state_dict(), config.identity(), t.epoch, t.step)
+            log_event(out, "resume" if state else "start", config, epoch=trainer.epoch, step=trainer.step)
+        live = LiveRun(out, config, console, files=leader, lines=lines and leader, prefix=prefix,
+                       tensorboard=options.tensorboard, progress=progress if leader else None)
+        live.begin(trainer.history, trainer.epoch, trainer.step, len(trainer.setup.train_batches),
+                   resumed=state is not None)
 
-    def on_epoch(entry: dict) -> None:
-        if progress is None:
-            return
-        kept = entry.get("saflex", {}).get("kept_fraction")
-        val = entry.get("val", {})
-        first_metric = next(iter(val.values()), float("nan"))
-        status = f"loss {entry['train_loss']:.3f}  val {first_metric:.3f}" + (f"  kept {kept:.2f}" if kept is not None else "")
-        progress.update(task, advance=1, status=status)
+        def save(t: Trainer) -> None:
+            if leader:
+                checkpoints.save(t.state_dict(), config.identity(), t.epoch, t.step)
 
-    base = {"schema": RECORD_SCHEMA, "run_id": config.identity(), "run_name": config.run_name,
-            "config": config.to_dict(), "data": setup.provenance, "versions": package_versions(),
-            "device": device_description(device), "world_size": ranks.world if ranks else 1,
-            "git_commit": git_commit(), "started": started}
-    try:
-        result = trainer.fit(on_epoch, save=save, save_every=checkpoint_every)
-    except (TrainingDiverged, *OUT_OF_MEMORY) as error:
-        epoch = getattr(error, "epoch", trainer.epoch + 1)
-        step = getattr(error, "step", trainer.step + 1)
-        record = {**base, "status": "failed", "reason": str(error).splitlines()[0], "error": type(error).__name__,
-                  "epoch": epoch, "step": step, "finished": datetime.now(timezone.utc).isoformat()}
-        return _finish(out, config, record, checkpoints, claim, leader, "fail", reason=record["reason"])
-    finally:
-        if progress is not None:
-            progress.remove_task(task)
+        base = {"schema": RECORD_SCHEMA, "run_id": config.identity(), "run_name": config.run_name,
+                "config": config.to_dict(), "data": trainer.setup.provenance, "versions": package_versions(),
+                "device": device_description(device), "world_size": ranks.world if ranks else 1,
+                "git_commit": git_commit(), "started": started, **({"determinism": determinism} if determinism else {})}
+        try:
+            result = trainer.fit(live.epoch, save=save, save_every=options.checkpoint_every, on_step=live.step)
+        except (TrainingDiverged, *OUT_OF_MEMORY) as error:
+            epoch = getattr(error, "epoch", trainer.epoch + 1)
+            step = getattr(error, "step", trainer.step + 1)
+            record = {**base, "status": "failed", "reason": str(error).splitlines()[0], "error": type(error).__name__,
+                      "epoch": epoch, "step": step, "finished": datetime.now(timezone.utc).isoformat()}
+            return _finish(out, config, record, checkpoints, claim, leader, "fail", reason=record["reason"])
+        finally:
+            live.close()
     record = {**base, "status": "completed", "finished": datetime.now(timezone.utc).isoformat(),
               "wall_time_s": time.perf_counter() - wall, "resumed_at": [state["epoch"], state["step"]] if state else None,
               **result}
-    return _finish(out, config, record, checkpoints, claim, leader, "complete")
+    return _finish(out, config, record, checkpoints, claim, leader, "complete",
+                   keep=lambda: keep_weights(out, config, trainer, result["selections"], options.save_model))
 
 
-def _finish(out, config, record, checkpoints, claim, leader, event, **facts) -> Path | None:
+def keep_weights(out: Path, config: RunConfig, trainer: Trainer, selections: dict, save_model: str) -> dict:
+    """Write the weights of the selections `save_model` asks for; what the record says of them."""
+    wanted = wanted_selections(save_model, FAMILIES.get(config.family).selection, list(selections))
+    return {s: save_weights(out, config, s, selections[s]["epoch"], trainer.weights(s)) for s in wanted}
+
+
+def _finish(out, config, record, checkpoints, claim, leader, event, keep=None, **facts) -> Path | None:
     if not leader:
         return None
     if claim is not None and not claim.held():
         console.print(f"[yellow]{config.run_name}: claim lost to another worker (heartbeat older than its TTL); "
                       f"its result is discarded[/yellow]")
         return None
+    if keep is not None:  # the weights first: a record that lists them is never without them
+        record["models"] = keep()
     path = write_record(out, config, record)
     log_event(out, event, config, **facts)
     if record["status"] == "completed":
@@ -200,19 +202,22 @@ def _still_to_run(out: Path, config: RunConfig, failed_at: dict) -> bool:
 
 
 def work(configs: list[RunConfig], out: Path, device: str | None = None, quiet: bool = False,
-         options: GridOptions = GridOptions(), ranks: Ranks | None = None) -> GridOutcome:
+         options: GridOptions = GridOptions(), ranks: Ranks | None = None, worker: bool = False) -> GridOutcome:
     """One worker's pass over the grid: claim, run, record, release; skip what others hold.
 
     Under torchrun the ranks act as one worker: rank 0 claims and writes, the others follow.
+    Progress bars on a terminal; a line per epoch without one, or in a `worker` among several
+    (their lines interleave: each carries its run's name).
     """
     out = Path(out)
     target = local_device(ranks, pick_device(device))
     leader = ranks is None or ranks.leader
     todo, skipped, failed_at = _pending(out, configs, options)
     outcome = GridOutcome(skipped=skipped)
+    bars = not quiet and leader and not worker and console.is_terminal
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[status]}"))
-    with Progress(*columns, console=console, disable=quiet or not leader, transient=False) as progress:
+    with Progress(*columns, console=console, disable=not bars, transient=False) as progress:
         overall = progress.add_task(f"grid on {target.type}", total=len(todo), status="")
         for config in todo:
             claim = Claim(out, config.family, config.run_name) if leader else None
@@ -225,8 +230,8 @@ def work(configs: list[RunConfig], out: Path, device: str | None = None, quiet: 
                 progress.update(overall, advance=1)
                 continue
             try:
-                path = run_one(config, out, target, progress, checkpoint_every=options.checkpoint_every,
-                               ranks=ranks, claim=claim)
+                path = run_one(config, out, target, progress if bars else None, options=options, ranks=ranks,
+                               claim=claim, lines=not quiet and not bars, prefix=worker)
             finally:
                 if claim is not None:
                     claim.release()
@@ -236,13 +241,13 @@ def work(configs: list[RunConfig], out: Path, device: str | None = None, quiet: 
     return outcome
 
 
-def _worker_main(index: int, configs, out, device, options) -> None:
+def _worker_main(index: int, configs, out, device, options, quiet) -> None:
     # The intra-op thread count is left as in a lone process: on the CPU it changes a run's numbers
     # (convolutions reduce in another order), which must not depend on how many workers share the
     # machine (docs/reliability.md). Set OMP_NUM_THREADS to trade speed for it, knowingly.
     if device is not None and torch.device(device).type == "cuda" and torch.device(device).index is not None:
         torch.cuda.set_device(torch.device(device))  # else every worker also opens a context on GPU 0
-    work(configs, out, device, quiet=True, options=options)
+    work(configs, out, device, quiet=quiet, options=options, worker=True)
 
 
 def worker_devices(device: str | None, workers: int) -> list[str | None]:
@@ -253,8 +258,12 @@ def worker_devices(device: str | None, workers: int) -> list[str | None]:
 
 
 def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, quiet: bool = False,
-             options: GridOptions = GridOptions()) -> GridOutcome:
+             options: GridOptions = GridOptions(), worker: bool = False) -> GridOutcome:
+    """Run what is not recorded yet; `worker`: this process is one of several (an array task)."""
     out = Path(out)
+    if options.tensorboard:
+        require_tensorboard()
+    prepare_determinism(any(c.deterministic for c in configs))  # before any CUDA work, workers included
     ranks = init_from_env(pick_device(device).type)
     if ranks is not None and options.workers > 1:
         raise SaflexError("--workers starts its own processes; under torchrun each process group is one worker: "
@@ -274,7 +283,7 @@ def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, qui
     if options.workers > 1:
         recorded_before = completed_runs(out, configs)
         context = multiprocessing.get_context("spawn")
-        processes = [context.Process(target=_worker_main, args=(i, configs, out, d, options))
+        processes = [context.Process(target=_worker_main, args=(i, configs, out, d, options, quiet))
                      for i, d in enumerate(worker_devices(device, options.workers))]
         for process in processes:
             process.start()
@@ -286,7 +295,7 @@ def run_grid(configs: list[RunConfig], out: Path, device: str | None = None, qui
                               f"recorded and the others resume from their checkpoints when you rerun")
         outcome = outcome_from_records(out, configs, recorded_before)
     else:
-        outcome = work(configs, out, device, quiet, options, ranks)
+        outcome = work(configs, out, device, quiet, options, ranks, worker)
     if outcome.skipped and not quiet and leader:
         console.print(f"[dim]{len(outcome.skipped)} of {len(configs)} runs already recorded in {out}: skipped[/dim]")
     if leader:

@@ -6,6 +6,7 @@ reason, epoch and step, so the grid can go on and the report can say why a cell 
 """
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 from pathlib import Path
@@ -105,11 +106,18 @@ def stale_records(out: Path, configs: list[RunConfig]) -> dict[Path, str]:
     return found
 
 
+def companions(path: Path) -> list[Path]:
+    """The files kept beside a record: <run_name>.<selection>.safetensors, <run_name>.metrics.jsonl."""
+    return sorted(path.parent.glob(glob.escape(path.stem) + ".*.*"))
+
+
 def set_aside(out: Path, paths: list[Path]) -> Path:
-    """Move records out of the report's way (into OUT/superseded/), never delete them."""
+    """Move records, with their weights and metrics files, out of the report's way (into
+    OUT/superseded/), never delete them."""
     target = Path(out) / "superseded"
     for path in paths:
-        destination = target / path.relative_to(Path(out) / "runs")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, destination)
+        for moved in (*companions(path), path):
+            destination = target / moved.relative_to(Path(out) / "runs")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(moved, destination)
     return target

@@ -164,13 +164,35 @@ def groups(frame: pd.DataFrame) -> dict[tuple, Group]:
     return out
 
 
-def _cell_text(ours: Group, paper: tuple[float, float] | None) -> str:
-    text = f"{ours.mean:.2f} ± {ours.std:.2f} ({ours.n})" + (" ⚠" if ours.degenerate else "")
-    if paper is None:
+def seconds_per_epoch(rows: pd.DataFrame) -> float | str:
+    """Median training seconds per epoch of some runs; a time across devices means nothing."""
+    return float(rows.train_s_per_epoch.median()) if rows.device.nunique() == 1 else "mixed devices"
+
+
+def cell_summaries(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell (model, dataset, method, setting): our mean, std and seeds beside the paper's,
+    the difference and the verdict. The Markdown, the LaTeX and the tidy summary CSV all show these."""
+    rows = []
+    for (model, column, method, label), group in groups(frame).items():
+        paper = paper_value(recipe.tables, method, model, column)
+        runs = frame[(frame.model == model) & (frame.column == column) & (frame.method == method) & (frame.label == label)]
+        difference = group.mean - paper[0] if paper else math.nan
+        agrees = paper is not None and abs(difference) <= 2 * math.sqrt(group.std**2 + paper[1] ** 2)
+        rows.append({"method": method, "label": label, "model": model, "dataset": column, "mean": group.mean,
+                     "std": group.std, "n": group.n, "paper_mean": paper[0] if paper else math.nan,
+                     "paper_std": paper[1] if paper else math.nan, "difference": difference,
+                     "verdict": ("agrees" if agrees else "differs") if paper else "no paper value",
+                     "degenerate": group.degenerate, "train_s_per_epoch": seconds_per_epoch(runs),
+                     "devices": "; ".join(sorted(runs.device.unique()))})
+    return pd.DataFrame(rows)
+
+
+def _cell_text(cell) -> str:
+    text = f"{cell.mean:.2f} ± {cell.std:.2f} ({cell.n})" + (" ⚠" if cell.degenerate else "")
+    if cell.verdict == "no paper value":
         return text + " · paper —"
-    delta = ours.mean - paper[0]
-    agrees = abs(delta) <= 2 * math.sqrt(ours.std**2 + paper[1] ** 2)
-    return text + f" · paper {paper[0]:.2f} ± {paper[1]:.2f} · Δ {delta:+.2f} {'✓' if agrees else '✗'}"
+    return (text + f" · paper {cell.paper_mean:.2f} ± {cell.paper_std:.2f} · Δ {cell.difference:+.2f} "
+            f"{'✓' if cell.verdict == 'agrees' else '✗'}")
 
 
 def row_name(method: str, label: str) -> str:
@@ -189,26 +211,24 @@ def shared_settings(frame: pd.DataFrame) -> list[str]:
     return sorted(set.intersection(*labels)) if labels else []
 
 
-def _without(label: str, common: list[str]) -> str:
+def without_settings(label: str, common: list[str]) -> str:
     return ", ".join(p for p in label.split(", ") if p and p not in common)
 
 
 def render_table(recipe: Recipe, model: str, frame: pd.DataFrame) -> list[str]:
     common = shared_settings(frame)
-    frame = frame.assign(label=frame.label.map(lambda l: _without(l, common)))
+    frame = frame.assign(label=frame.label.map(lambda l: without_settings(l, common)))
     columns = list(dict.fromkeys(frame.column))
-    cells = groups(frame)
+    cells = {(c.model, c.dataset, c.method, c.label): c for c in cell_summaries(recipe, frame).itertuples()}
     lines = [f"## {model}", ""]
     if common:
         lines += [f"Settings of every row below (beyond the recipe's defaults): {', '.join(common)}.", ""]
     lines += ["| method | " + " | ".join(columns) + " | train s/epoch |", "|---" * (len(columns) + 2) + "|"]
     for method, label in ordered_rows(recipe, frame):
-        texts = []
-        for column in columns:
-            group = cells.get((model, column, method, label))
-            texts.append(_cell_text(group, paper_value(recipe.tables, method, model, column)) if group else "—")
-        rows = frame[(frame.method == method) & (frame.label == label)]
-        seconds = f"{rows.train_s_per_epoch.median():.2f}" if rows.device.nunique() == 1 else "mixed devices"
+        texts = [_cell_text(cells[(model, column, method, label)]) if (model, column, method, label) in cells else "—"
+                 for column in columns]
+        seconds = seconds_per_epoch(frame[(frame.method == method) & (frame.label == label)])
+        seconds = seconds if isinstance(seconds, str) else f"{seconds:.2f}"
         lines.append(f"| {row_name(method, label)} | " + " | ".join(texts) + f" | {seconds} |")
     lines += reference_rows(recipe, model, columns, set(frame.method))
     return lines
@@ -344,8 +364,14 @@ def check_selection(records: list[dict], selection: str, family: str) -> None:
 
 
 def write_report(out: Path, family: str, selection: str | None = None, datasets: set[str] | None = None,
-                 name: str | None = None, tables: Path | None = None) -> tuple[Path, Path] | None:
-    """Read OUT/runs/FAMILY and write the tables to `tables` (default: OUT)."""
+                 name: str | None = None, plots: bool = False, tables: Path | None = None) -> tuple[Path, Path] | None:
+    """Read OUT/runs/FAMILY and write, into `tables` (default OUT): <name>.md and .csv (returned),
+    <name>.tex, <name>_summary.csv, the gains and trust reports, and with `plots` the PNGs
+    (plots.py); None when the family has no records."""
+    from .latex import render_latex
+    if plots:
+        from .plots import require_matplotlib, write_plots
+        require_matplotlib()  # before anything is written
     recipe = FAMILIES.get(family)
     selection = selection or recipe.selection
     records, other = readable(load_records(out, family))
@@ -371,6 +397,11 @@ def write_report(out: Path, family: str, selection: str | None = None, datasets:
     note = (f"\n{len(other)} record(s) of another record schema are not read (e.g. {other[0].get('run_name')}).\n"
             if other else "")
     atomic_write_text(md_path, text + missing_lines(failures) + note + "\n")
+    if not frame.empty:
+        atomic_write_text(tables / f"{name}.tex", render_latex(recipe, frame, selection, f"saflex {name}"))
+        atomic_write_text(tables / f"{name}_summary.csv", cell_summaries(recipe, frame).to_csv(index=False))
+        if plots:
+            write_plots(tables, name, recipe, frame, records, selection)
     if not gains.empty:
         atomic_write_text(tables / f"{name}_gains.csv", gains.to_csv(index=False))
     write_trust_report(tables, name, records, lambda record: recipe.cells(record, selection)[0].method)

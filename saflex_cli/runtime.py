@@ -6,6 +6,7 @@ import os
 import platform
 import random
 import subprocess
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -55,11 +56,53 @@ def full_precision(device: torch.device, precision: str = "auto") -> bool:
 
 
 def autocast(device: torch.device, precision: str = "auto"):
-    """The training forward's autocast context (a no-op at full precision)."""
+    """The autocast context of a run's forwards, training and evaluation (a no-op at full precision)."""
     dtype = autocast_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def loss_scaler(device: torch.device, precision: str = "auto") -> torch.amp.GradScaler:
+    """fp16's loss scaler (its narrow range underflows small gradients); disabled, and so a
+    pass-through, at every other precision. Works on the CPU too (torch >= 2.3)."""
+    return torch.amp.GradScaler(device.type, enabled=autocast_dtype(device, precision) == torch.float16)
+
+
+CUBLAS_WORKSPACE = ":4096:8"  # what torch's deterministic cuBLAS needs (CUDA >= 10.2)
+
+
+def prepare_determinism(enabled: bool) -> None:
+    """Set CUBLAS_WORKSPACE_CONFIG for a deterministic run. cuBLAS reads it when CUDA is first used
+    in the process, so it must be set before that: the grid calls this before any CUDA work (and
+    worker processes inherit it)."""
+    if not enabled or os.environ.get("CUBLAS_WORKSPACE_CONFIG"):
+        return
+    if torch.cuda.is_initialized():
+        warnings.warn("CUBLAS_WORKSPACE_CONFIG is set after CUDA was first used in this process: cuBLAS may not "
+                      f"be deterministic; set CUBLAS_WORKSPACE_CONFIG={CUBLAS_WORKSPACE} before starting", stacklevel=2)
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
+
+
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool):
+    """torch's deterministic algorithms (an op without a deterministic kernel raises), cuDNN
+    deterministic and not benchmarking, for the duration of a run; the process's settings are
+    restored after it. Yields what was in force, for the run's record (None when not enabled)."""
+    if not enabled:
+        yield None
+        return
+    prepare_determinism(True)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True, warn_only=False)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield {"use_deterministic_algorithms": True, "cudnn_deterministic": True, "cudnn_benchmark": False,
+               "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
 
 
 def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

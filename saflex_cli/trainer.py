@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,7 +28,7 @@ from .distributed import RankShare, Ranks, share
 from .errors import SaflexError
 from .objectives import Objective
 from .refiners import make_refiner
-from .runtime import autocast, full_precision, on_device
+from .runtime import autocast, full_precision, loss_scaler, on_device
 
 
 class TrainingDiverged(SaflexError):
@@ -155,6 +156,7 @@ class Trainer:
             self.model, device_ids=[device.index] if device.type == "cuda" else None) if ranks else self.model
         self.optimizer = build_optimizer([p for p in self.model.parameters() if p.requires_grad], config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, len(setup.train_batches)))
+        self.scaler = loss_scaler(device, config.precision)  # fp16 only; a pass-through otherwise
         # Augmentation and Gumbel draws come from this generator alone: same seed, same run.
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.refiner = make_refiner(config, setup.objective, optimizer=self.optimizer,
@@ -169,10 +171,12 @@ class Trainer:
         self.partial: EpochStats | None = None  # the current epoch's sums, while it runs
 
     def fit(self, on_epoch: Callable[[dict], None] | None = None,
-            save: Callable[["Trainer"], None] | None = None, save_every: int = 0) -> dict:
+            save: Callable[["Trainer"], None] | None = None, save_every: int = 0,
+            on_step: Callable[[int], None] | None = None) -> dict:
         """Train the remaining epochs (all of them, unless a checkpoint was loaded).
 
-        `save(trainer)` is called at every epoch end and every `save_every` steps within an epoch.
+        `save(trainer)` is called at every epoch end and every `save_every` steps within an epoch;
+        `on_step(steps into the epoch)` after every step (a progress bar).
         With `epochs == 0` (a zero-shot model) the model is evaluated once, as epoch 0.
         """
         if self.config.epochs == 0 and not self.history:
@@ -182,7 +186,7 @@ class Trainer:
         while self.epoch < self.config.epochs:
             epoch = self.epoch + 1
             start = time.perf_counter()
-            entry = self._evaluate_epoch(epoch, start, self.train_epoch(epoch, save, save_every))
+            entry = self._evaluate_epoch(epoch, start, self.train_epoch(epoch, save, save_every, on_step))
             self.epoch, self.step = epoch, 0
             if save:
                 save(self)
@@ -199,28 +203,35 @@ class Trainer:
         self._update_selection(entry)
         return entry
 
-    def train_epoch(self, epoch: int, save: Callable[["Trainer"], None] | None = None, save_every: int = 0) -> dict:
+    def train_epoch(self, epoch: int, save: Callable[["Trainer"], None] | None = None, save_every: int = 0,
+                    on_step: Callable[[int], None] | None = None) -> dict:
         self.model.train()
         stats = self.partial = self.partial or EpochStats()  # a checkpoint taken mid-epoch restores it
         for inputs, targets in self.setup.train_batches:
             loss = self.train_step(inputs, targets, stats)
             stats.losses.append(loss.detach())
             self.step += 1
+            if on_step:
+                on_step(self.step)
             if save and save_every and self.step % save_every == 0 and self.step < len(self.setup.train_batches):
                 save(self)
         steps, self.partial = self.step, None
         if self.ranks:  # every rank must see the same loss, or one stops while the others wait
             stats.reduce(self.process_group)
+        # Only a non-finite loss is a divergence: an fp16 step whose gradients overflowed was skipped
+        # by the scaler, which lowered its scale (the epoch's last scale is in the entry).
         losses = torch.stack(stats.losses).float()
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
             raise TrainingDiverged(epoch, int((~finite).nonzero()[0]) + 1)
-        return {"train_loss": float(losses.mean()), "steps": steps, **self._saflex_summary(stats, steps)}
+        scale = {"loss_scale": self.scaler.get_scale()} if self.scaler.is_enabled() else {}
+        return {"train_loss": float(losses.mean()), "steps": steps, **scale, **self._saflex_summary(stats, steps)}
 
     def state_dict(self) -> dict:
         """Everything that decides the rest of the run, so that a resumed run ends bit-identical."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "generator": self.generator.get_state(),
                 "epoch": self.epoch, "step": self.step,
                 "train_batches": self.setup.train_batches.state_dict(),
                 "val_batches": self.setup.val_batches.state_dict(),
@@ -232,6 +243,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # empty when the scaler is off; absent in checkpoints of older versions
+            self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.setup.train_batches.load_state_dict(state["train_batches"])
@@ -260,9 +273,14 @@ class Trainer:
             if refined is not None:
                 self._accumulate(stats, refined, aug)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
+        # fp16: backward of the scaled loss; step() unscales the gradients and skips the step if
+        # any is inf/NaN; update() then lowers (or, after a run of good steps, raises) the scale.
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        with warnings.catch_warnings():  # a skipped step still counts in the schedule; torch warns if it is the first
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler")
+            self.scheduler.step()
         return loss
 
     def _accumulate(self, stats: EpochStats, refined, aug) -> None:
@@ -302,6 +320,13 @@ class Trainer:
             if best is None or value > best["val"][metric]:
                 self.best[metric] = {"epoch": entry["epoch"], "val": entry["val"], "test": entry.get("test", {}),
                                      "state": copy.deepcopy(self.model.state_dict())}
+
+    def weights(self, selection: str) -> dict[str, Tensor] | None:
+        """The model's weights at a selection of `summary()` ('last', 'best_val_acc', ...); None if absent."""
+        if selection == "last":
+            return self.model.state_dict()
+        best = self.best.get(selection.removeprefix("best_val_"))
+        return best["state"] if best is not None and selection.startswith("best_val_") else None
 
     def summary(self) -> dict:
         last = self.history[-1]

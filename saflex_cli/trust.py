@@ -87,12 +87,8 @@ def plot_trust(frame: pd.DataFrame, path: Path) -> Path | None:
         axis.set_title(f"{method} on {dataset}", fontsize=9)
         axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    temporary.replace(path)
-    return path
+    from .plots import save_figure  # plots reads the report's tables, which import this module
+    return save_figure(figure, path)
 
 
 def write_trust_report(out: Path, name: str, records: list[dict], method_of=None) -> list[Path]:

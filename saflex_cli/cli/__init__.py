@@ -1,4 +1,4 @@
-"""The `saflex` command: one subcommand per experiment family, plus report and demo.
+"""The `saflex` command: one subcommand per experiment family, plus report, eval and demo.
 
 Command modules only parse flags and delegate; every known error is printed here, in one line.
 They import torch and the rest of saflex inside their bodies, so `--help` answers at once.
@@ -19,6 +19,7 @@ from .config import config_app
 from .data import data_app
 from .demo import demo
 from .diffusion import diffusion
+from .evaluate import evaluate
 from .flyp import flyp
 from .generate import generate
 from .medmnist import medmnist
@@ -29,6 +30,7 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_e
                   help="SAflex (ICLR 2024): reproduce the paper's tables and refine your own augmentations.")
 for command in (medmnist, tabular, flyp, diffusion, generate, report, demo):
     app.command()(command)
+app.command(name="eval")(evaluate)
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 
@@ -54,5 +56,5 @@ def main() -> None:
     try:
         app()  # bad flags and values get Typer's own usage message and exit code 2
     except SaflexError as error:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)  # one line, for grep
         sys.exit(2)

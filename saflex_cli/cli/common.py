@@ -167,12 +167,12 @@ def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool
         print_dry_run(configs, out, device, throughput)
         return None
     if executor == "slurm":  # days of work: submit and return; `saflex report` once the array job is done
-        submit_grid(configs, out, executor, device=device, options=options, wait=False)
+        submit_grid(configs, out, executor, device=device, options=options, wait=False, quiet=quiet)
         return None
     if executor == "local":
         outcome = run_grid(configs, out, device=device, quiet=quiet, options=options)
     else:
-        outcome = submit_grid(configs, out, executor, device=device, options=options)
+        outcome = submit_grid(configs, out, executor, device=device, options=options, quiet=quiet)
     if is_leader():
         console.print(f"{len(outcome.ran)} run(s) recorded, {len(outcome.skipped)} skipped (already recorded)")
         written = write_report(out, configs[0].family)

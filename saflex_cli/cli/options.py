@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import CHOICES, REFINE_READS
+from ..config import CHOICES, REFINE_READS, SAVE_MODEL
 
 DATA, METHOD, TRAINING, SAFLEX, SETTINGS, EXECUTION = "Data", "Method", "Training", "SAflex", "Settings", "Execution"
 
@@ -65,7 +65,9 @@ ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML or YA
 
 Out = Annotated[Path, typer.Option("--out", help="Results folder: run records go to OUT/runs/, tables to OUT/.", rich_help_panel=EXECUTION)]
 Device = Annotated[Optional[str], typer.Option(help="Torch device: cpu, cuda, cuda:N (default: cuda if present, else cpu).", rich_help_panel=EXECUTION)]
-Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars or per-epoch lines.", rich_help_panel=EXECUTION)]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars or per-epoch lines (without a terminal, or in --workers processes, each epoch prints one line).", rich_help_panel=EXECUTION)]
+SaveModel = Annotated[str, typer.Option("--save-model", help=f"Weights kept beside each new record as <run>.<selection>.safetensors: {' | '.join(SAVE_MODEL)} (best, the default: the family's selection, e.g. best_val_acc; all: every selection). Not part of the run's identity.", rich_help_panel=EXECUTION)]
+TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also write each epoch's scalars under OUT/tensorboard/<run>/ (pip install 'saflex[tensorboard]').", rich_help_panel=EXECUTION)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="List the runs (which are recorded) and their estimated device-hours, without training.", rich_help_panel=EXECUTION)]
 RetryFailed = Annotated[bool, typer.Option("--retry-failed", help="Rerun runs whose record says failed (NaN, out of memory).", rich_help_panel=EXECUTION)]
 Force = Annotated[bool, typer.Option("--force", help="Move stale records (same settings, other data or record schema) to OUT/superseded/.", rich_help_panel=EXECUTION)]

@@ -36,7 +36,8 @@ OTHER_FLAGS = (
     ("out", opt.Out, Path("results")), ("device", opt.Device, None), ("quiet", opt.Quiet, False),
     ("dry_run", opt.DryRun, False), ("throughput", opt.Throughput, None),
     ("retry_failed", opt.RetryFailed, False), ("force", opt.Force, False), ("workers", opt.Workers, 1),
-    ("checkpoint_every", opt.CheckpointEvery, 0), ("executor", opt.Executor, "local"),
+    ("checkpoint_every", opt.CheckpointEvery, 0), ("save_model", opt.SaveModel, "best"),
+    ("tensorboard", opt.TensorBoard, False), ("executor", opt.Executor, "local"),
     ("show_config", opt.ShowConfig, False),
 )
 
@@ -56,6 +57,8 @@ class RunFlags:
     force: bool
     workers: int
     checkpoint_every: int
+    save_model: str
+    tensorboard: bool
     executor: str
     show_config: bool
 
@@ -75,11 +78,15 @@ class RunFlags:
         """Apply every setting (sweeps expand), then run the grid (the configs run: see common.execute),
         or print the configs (--show-config)."""
         configs = expand(configs, self.setting_list())
+        if self.tensorboard:
+            from ..live import require_tensorboard
+            require_tensorboard()  # before any download or run
         if self.show_config:
             show(configs)
             return None
         from ..grid import GridOptions
-        options = GridOptions(self.retry_failed, self.force, self.checkpoint_every, self.workers)
+        options = GridOptions(retry_failed=self.retry_failed, force=self.force, checkpoint_every=self.checkpoint_every,
+                              workers=self.workers, save_model=self.save_model, tensorboard=self.tensorboard)
         return execute(configs, self.out, self.device, self.quiet, self.dry_run, options, self.executor,
                        self.throughput)
 

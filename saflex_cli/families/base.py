@@ -124,7 +124,8 @@ def tensor_setup(config: RunConfig, splits: Splits, model: torch.nn.Module, devi
     val_for_saflex, val_for_selection = holdout_split(val, config)
     # Separate seeds: the validation stream must not follow the training order.
     train_batches = TensorBatches(train.inputs, train.targets, config.batch_size, seed=config.seed)
-    evaluator = ClassifierEvaluator({"val": val_for_selection, "test": test}, metrics, config.eval_batch_size, device)
+    evaluator = ClassifierEvaluator({"val": val_for_selection, "test": test}, metrics, config.eval_batch_size, device,
+                                    config.precision)
     provenance = {**splits.provenance, "validation": {"saflex_rows": len(val_for_saflex.targets),
                                                       "selection_rows": len(val_for_selection.targets),
                                                       "shared": config.selection_holdout == 0}}

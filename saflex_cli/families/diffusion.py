@@ -118,7 +118,8 @@ def build(config: RunConfig, device: torch.device) -> TrainSetup:
     # Separate seed: the validation stream must not follow the training order.
     val_batches = CyclingBatches(TensorBatches(val.inputs.to(device), val.targets.to(device),
                                                config.saflex.val_batch_size, seed=config.seed + 7919, min_batch=1))
-    evaluator = ClassifierEvaluator({"val": val, "test": test}, METRICS, config.eval_batch_size, device)
+    evaluator = ClassifierEvaluator({"val": val, "test": test}, METRICS, config.eval_batch_size, device,
+                                    config.precision)
     return TrainSetup(model=model, objective=CrossEntropy(class_weights=weights), train_batches=train_batches,
                       val_batches=val_batches, augmenter=augmenter, evaluate=evaluator,
                       num_classes=splits.num_classes, selection=("acc",), provenance=provenance)

@@ -77,6 +77,7 @@ class Scorer:
                  keep: str = "id_val"):
         self.splits, self.class_tokens, self.device, self.keep = splits, class_tokens, device, keep
         self.batch_size, self.workers = config.eval_batch_size, config.option("loader_workers", 0)
+        self.precision = config.precision
         self.kept: list | None = None
 
     def batches(self, name: str):
@@ -101,7 +102,7 @@ class Scorer:
         model.eval()
         scores, out = self.class_scores(model), {}
         for name in names:
-            with autocast(self.device):
+            with autocast(self.device, self.precision):
                 logits = torch.cat([scores(images).float().cpu() for images, _ in self.batches(name)])
             out[name] = metrics.compute(METRICS, logits.numpy(), self.splits[name].targets.numpy())
         model.train(was_training)
