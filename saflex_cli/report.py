@@ -319,6 +319,45 @@ def render_decisions(frame: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+SETTING_DECISIONS = (("kept_fraction", "kept"), ("changed_fraction", "relabelled"),
+                     ("relabelled_among_correct", "relabelled among correct"),
+                     ("agree_true_fraction", "agrees w/ true label"), ("gumbel_flip_fraction", "Gumbel flips"),
+                     ("pi_margin", "Π margin"))
+
+
+def _gain_text(gains: pd.DataFrame) -> str:
+    if gains.empty:
+        return "—"
+    row = gains.iloc[0]
+    return f"{row.gain:+.2f} {row.interval}" + ("" if row.n > 1 else " (1 seed)")
+
+
+def render_settings(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
+    """One line per setting with an upstream: its score, its paired gains, and what it decided (the
+    study's view: docs/findings.md takes this table as it is)."""
+    rows = frame[frame.aug != "none"]
+    if rows.empty or gains.empty:
+        return []
+    present = [(n, t) for n, t in SETTING_DECISIONS if n in frame.columns and frame[n].notna().any()]
+    lines = ["## Each setting against its counterparts", "",
+             "Per row: test score (mean ± std over seeds), the paired-by-seed difference to its upstream row (the same "
+             "settings without the refinement) and to No Aug (the same training settings), each with its 95% interval, "
+             "and the refinement's decisions (means over epochs and seeds; '—' where the row decides nothing).", "",
+             "| model | dataset | row | n | test | Δ vs upstream row | Δ vs No Aug | " + " | ".join(t for _, t in present) + " |",
+             "|---" * (len(present) + 7) + "|"]
+    for (model, column, method, label), group in rows.groupby(["model", "column", "method", "label"], sort=False):
+        group = group.drop_duplicates("seed", keep="last")
+        mine = gains[(gains.model == model) & (gains.column == column) & (gains.method == method) & (gains.label == label)]
+        decided = [group[name].mean() if name in group else float("nan") for name, _ in present]
+        texts = ["—" if pd.isna(v) else (f"{v:.2f}" if name == "pi_margin" else f"{100 * v:.1f}%")
+                 for (name, _), v in zip(present, decided)]
+        std = group.value.std(ddof=1) if len(group) > 1 else 0.0
+        lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(group)} | {group.value.mean():.2f} ± {std:.2f} | "
+                     f"{_gain_text(mine[mine.kind == 'upstream'])} | {_gain_text(mine[mine.kind == 'No Aug'])} | "
+                     + " | ".join(texts) + " |")
+    return lines + [""]
+
+
 def render_markdown(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame, selection: str, title: str) -> str:
     lines = [f"# {title}", "",
              f"{recipe.caption}. Checkpoint: `{selection}`. Each cell: our mean ± std (distinct seeds) · the paper's "
@@ -331,7 +370,7 @@ def render_markdown(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame, se
     if frame.degenerate.any():
         lines += ["⚠: at least one run of the cell predicts a single class for the whole test split (a degenerate "
                   "classifier).", ""]
-    return "\n".join(lines + render_gains(gains) + render_decisions(frame))
+    return "\n".join(lines + render_settings(frame, gains) + render_gains(gains) + render_decisions(frame))
 
 
 def missing_lines(failures: list[dict]) -> str:

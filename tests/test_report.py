@@ -173,3 +173,14 @@ def test_a_setting_the_identity_leaves_out_is_not_in_the_label(tmp_path):
     fake_record(tmp_path, "randaug", "saflex", 0, 0.6)
     table = write_report(tmp_path, "medmnist")[1].read_text()
     assert "| SAflex (w/ RandAug) [train_mode=replace] |" in table and "pi_forward" not in table
+
+
+def test_each_setting_is_one_line_with_both_paired_gains_and_its_decisions(tmp_path):
+    for seed, (none, up, ours) in enumerate(((0.60, 0.70, 0.75), (0.61, 0.71, 0.77), (0.62, 0.69, 0.74))):
+        fake_record(tmp_path, "none", "none", seed, none)
+        fake_record(tmp_path, "randaug", "none", seed, up)
+        fake_record(tmp_path, "randaug", "saflex", seed, ours, saflex_stats={"kept_fraction": 0.5, "pi_margin": 3.0})
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    line = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | 3 | 75.33 ± 1.53 |")
+    assert "| +5.33 [" in line and "| +14.33 [" in line and line.endswith("| 50.0% | 3.00 |")
+    assert "| — | +9.00 [" in line_of(table, "| ResNet-18 | dermamnist | RandAug | 3 |")  # 10, 10, 7
