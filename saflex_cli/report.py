@@ -312,11 +312,16 @@ def render_decisions(frame: pd.DataFrame) -> list[str]:
              "|---" * (len(present) + 4) + "|"]
     for (model, column, method, label), rows in refined.groupby(["model", "column", "method", "label"], sort=False):
         rows = rows.drop_duplicates("seed", keep="last")
-        values = [rows[name].mean() for name, _ in present]
-        texts = ["—" if pd.isna(v) else (f"{v:.2f}" if name == "pi_margin" else f"{100 * v:.1f}%")
-                 for (name, _), v in zip(present, values)]
-        lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(rows)} | " + " | ".join(texts) + " |")
+        lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(rows)} | "
+                     + " | ".join(decision_texts(rows, present)) + " |")
     return lines + [""]
+
+
+def decision_texts(rows: pd.DataFrame, present) -> list[str]:
+    """Each decision's mean over a row's runs: a percentage, Π's margin as a number, '—' if absent."""
+    values = [rows[name].mean() if name in rows else float("nan") for name, _ in present]
+    return ["—" if pd.isna(v) else (f"{v:.2f}" if name == "pi_margin" else f"{100 * v:.1f}%")
+            for (name, _), v in zip(present, values)]
 
 
 SETTING_DECISIONS = (("kept_fraction", "kept"), ("changed_fraction", "relabelled"),
@@ -348,9 +353,7 @@ def render_settings(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     for (model, column, method, label), group in rows.groupby(["model", "column", "method", "label"], sort=False):
         group = group.drop_duplicates("seed", keep="last")
         mine = gains[(gains.model == model) & (gains.column == column) & (gains.method == method) & (gains.label == label)]
-        decided = [group[name].mean() if name in group else float("nan") for name, _ in present]
-        texts = ["—" if pd.isna(v) else (f"{v:.2f}" if name == "pi_margin" else f"{100 * v:.1f}%")
-                 for (name, _), v in zip(present, decided)]
+        texts = decision_texts(group, present)
         std = group.value.std(ddof=1) if len(group) > 1 else 0.0
         lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(group)} | {group.value.mean():.2f} ± {std:.2f} | "
                      f"{_gain_text(mine[mine.kind == 'upstream'])} | {_gain_text(mine[mine.kind == 'No Aug'])} | "
