@@ -299,8 +299,13 @@ def render_gains(gains: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def recorded(frame: pd.DataFrame, catalogue) -> list[tuple[str, str]]:
+    """The (statistic, title) pairs of `catalogue` that some run of the frame recorded."""
+    return [(name, title) for name, title in catalogue if name in frame.columns and frame[name].notna().any()]
+
+
 def render_decisions(frame: pd.DataFrame) -> list[str]:
-    present = [(name, title) for name, title in DECISIONS if name in frame.columns and frame[name].notna().any()]
+    present = recorded(frame, DECISIONS)
     refined = frame[frame.refine != "none"]
     if not present or refined.empty:
         return []
@@ -343,7 +348,7 @@ def render_settings(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     rows = frame[frame.aug != "none"]
     if rows.empty or gains.empty:
         return []
-    present = [(n, t) for n, t in SETTING_DECISIONS if n in frame.columns and frame[n].notna().any()]
+    present = recorded(frame, SETTING_DECISIONS)
     lines = ["## Each setting against its counterparts", "",
              "Per row: test score (mean ± std over seeds), the paired-by-seed difference to its upstream row (the same "
              "settings without the refinement) and to No Aug (the same training settings), each with its 95% interval, "
