@@ -128,7 +128,9 @@ class Claim:
         """Remove the claim, and the family and claims folders it leaves empty. Safe to re-enter
         from a signal handler: the claim stays in _HELD until it is gone."""
         self._stop.set()
-        if self._thread is not None:
+        # A stop signal can arrive while acquire() is still starting the heartbeat (its handler then
+        # runs inside Thread.start): a thread not yet started has nothing to join, and sees the stop.
+        if self._thread is not None and self._thread.ident is not None:
             self._thread.join()
         if self.held():
             (self.path / OWNER).unlink(missing_ok=True)

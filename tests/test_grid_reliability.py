@@ -166,3 +166,23 @@ def test_a_stopped_worker_releases_its_claim_and_leaves_no_folders(stop, tmp_pat
     child.send_signal(stop)
     assert child.wait(timeout=120) == -stop, child.stderr.read()  # it still ends as the signal says
     assert not (out / "claims").exists()  # nothing for another worker to wait out, no empty folders
+
+
+def test_a_stop_signal_while_the_heartbeat_starts_still_releases_the_claim(tmp_path, monkeypatch):
+    """The signal handler can run inside Thread.start, before the heartbeat thread has started
+    (seen under load as 'cannot join thread before it is started')."""
+    import threading
+
+    claim = Claim(tmp_path, "demo", "run")
+    real_start = threading.Thread.start
+
+    def start_interrupted(thread):
+        claim.release()  # what the SIGTERM handler does, at the worst moment
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_interrupted)
+    assert claim.acquire()
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    assert not (tmp_path / "claims").exists()
+    claim._thread.join(timeout=10)
+    assert not claim._thread.is_alive()  # it saw the stop and ended
