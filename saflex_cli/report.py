@@ -62,10 +62,15 @@ def short_name(key: str) -> str:
     return key.split(".", 1)[1] if key.split(".")[0] in ("saflex", "optim", "options") else key
 
 
+def recipe_default(config: RunConfig, recipe: Recipe, provenance: dict | None = None) -> RunConfig:
+    """The recipe's defaults for this run's dataset, method, model and seed."""
+    default = recipe.baseline(config, provenance or {}) if recipe.baseline else recipe.defaults(config.dataset)
+    return dataclasses.replace(default, aug=config.aug, refine=config.refine, model=config.model, seed=config.seed)
+
+
 def setting_differences(config: RunConfig, recipe: Recipe, provenance: dict | None = None) -> dict[str, object]:
     """What sets this run's setting apart from the recipe's defaults (same dataset, method, model)."""
-    default = recipe.baseline(config, provenance or {}) if recipe.baseline else recipe.defaults(config.dataset)
-    default = dataclasses.replace(default, aug=config.aug, refine=config.refine, model=config.model, seed=config.seed)
+    default = recipe_default(config, recipe, provenance)
     ours, theirs = flatten(config.identity_payload()), flatten(default.identity_payload())
     # A key the run's identity leaves out (pi_forward when it trains on the augmented batch alone)
     # is not one of its settings.
@@ -78,6 +83,15 @@ def base_key(config: RunConfig) -> str:
     payload = flatten(dataclasses.replace(config, aug="none", refine="none").identity_payload(with_seed=False))
     kept = {k: v for k, v in payload.items() if not k.startswith(UPSTREAM_ONLY)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def saflex_key(config: RunConfig, recipe: Recipe, provenance: dict | None = None) -> str | None:
+    """Pairs a refined row that is not the paper's SAflex (another refiner, or SAflex with a choice
+    changed) with the paper's SAflex on the same upstream and training settings."""
+    if config.refine == "none":
+        return None
+    paper = dataclasses.replace(config, refine="saflex", saflex=recipe_default(config, recipe, provenance).saflex)
+    return paper.setting_key() if paper.setting_key() != config.setting_key() else None
 
 
 def decision_means(record: dict) -> dict[str, float]:
@@ -99,7 +113,8 @@ def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame
         epoch_times = [e["train_time_s"] for e in record["epochs"]]
         keys = {"setting_key": config.setting_key(), "base_key": base_key(config),
                 "upstream_key": dataclasses.replace(config, refine="none").setting_key()
-                if config.refine != "none" else None}
+                if config.refine != "none" else None,
+                "saflex_key": saflex_key(config, recipe, record.get("data"))}
         for cell in recipe.cells(record, selection):
             paper = paper_value(recipe.tables, cell.method, cell.model, cell.column)
             rows.append({"family": recipe.name, "table": recipe.table, "model": cell.model, "column": cell.column,
@@ -250,7 +265,8 @@ def reference_rows(recipe: Recipe, model: str, columns: list[str], trained: set[
 
 
 def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
-    """Every refined row against its upstream row and against No Aug; every upstream row against No Aug."""
+    """Every refined row against its upstream row, against No Aug and (when it is not the paper's SAflex)
+    against the paper's SAflex; every upstream row against No Aug."""
     by_key = {key: dict(zip(rows.drop_duplicates("seed", keep="last").seed,
                             rows.drop_duplicates("seed", keep="last").value))
               for key, rows in frame.groupby(["model", "column", "setting_key"], sort=False)}
@@ -267,6 +283,10 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
                 counterparts.append(("upstream", upstream))
         if first.aug != "none" and (model, column, first.base_key) in noaug_by_base:
             counterparts.append(("No Aug", noaug_by_base[(model, column, first.base_key)]))
+        if first.saflex_key is not None:
+            paper_saflex = frame[(frame.model == model) & (frame.column == column) & (frame.setting_key == first.saflex_key)]
+            if not paper_saflex.empty:
+                counterparts.append(("SAflex", paper_saflex))
         for name, base in counterparts:
             gain = paired_gain(ours, by_key[(model, column, base.iloc[0].setting_key)])
             if gain is None:
@@ -274,7 +294,8 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
             base_method = base.iloc[0].method
             paper_ours = paper_value(recipe.tables, method, model, column)
             paper_base = paper_value(recipe.tables, base_method, model, column)
-            paper_gain = paper_ours[0] - paper_base[0] if paper_ours and paper_base else None
+            # The paper has no row for a changed choice: its value is the default's, not a measured gain.
+            paper_gain = paper_ours[0] - paper_base[0] if paper_ours and paper_base and name != "SAflex" else None
             out.append({"model": model, "column": column, "method": method, "label": label, "versus": base_method,
                         "versus_label": base.iloc[0].label, "kind": name, "n": gain.n, "gain": gain.mean,
                         "gain_std": gain.std, "low": gain.low, "high": gain.high, "paper_gain": paper_gain,
@@ -351,10 +372,13 @@ def render_settings(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     present = recorded(frame, SETTING_DECISIONS)
     lines = ["## Each setting against its counterparts", "",
              "Per row: test score (mean ± std over seeds), the paired-by-seed difference to its upstream row (the same "
-             "settings without the refinement) and to No Aug (the same training settings), each with its 95% interval, "
-             "and the refinement's decisions (means over epochs and seeds; '—' where the row decides nothing).", "",
-             "| model | dataset | row | n | test | Δ vs upstream row | Δ vs No Aug | " + " | ".join(t for _, t in present) + " |",
-             "|---" * (len(present) + 7) + "|"]
+             "settings without the refinement), to No Aug (the same training settings) and to the paper's SAflex (the "
+             "same upstream and training settings, SAflex's choices at the paper's defaults), each with its 95% "
+             "interval, and the refinement's decisions (means over epochs and seeds; '—' where the row decides "
+             "nothing).", "",
+             "| model | dataset | row | n | test | Δ vs upstream row | Δ vs No Aug | Δ vs SAflex | "
+             + " | ".join(t for _, t in present) + " |",
+             "|---" * (len(present) + 8) + "|"]
     for (model, column, method, label), group in rows.groupby(["model", "column", "method", "label"], sort=False):
         group = group.drop_duplicates("seed", keep="last")
         mine = gains[(gains.model == model) & (gains.column == column) & (gains.method == method) & (gains.label == label)]
@@ -362,6 +386,7 @@ def render_settings(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
         std = group.value.std(ddof=1) if len(group) > 1 else 0.0
         lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(group)} | {group.value.mean():.2f} ± {std:.2f} | "
                      f"{_gain_text(mine[mine.kind == 'upstream'])} | {_gain_text(mine[mine.kind == 'No Aug'])} | "
+                     f"{_gain_text(mine[mine.kind == 'SAflex'])} | "
                      + " | ".join(texts) + " |")
     return lines + [""]
 

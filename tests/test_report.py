@@ -184,3 +184,22 @@ def test_each_setting_is_one_line_with_both_paired_gains_and_its_decisions(tmp_p
     line = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | 3 | 75.33 ± 1.53 |")
     assert "| +5.33 [" in line and "| +14.33 [" in line and line.endswith("| 50.0% | 3.00 |")
     assert "| — | +9.00 [" in line_of(table, "| ResNet-18 | dermamnist | RandAug | 3 |")  # 10, 10, 7
+
+
+def test_a_changed_choice_pairs_with_the_papers_saflex_of_its_own_training_settings(tmp_path):
+    beta_one = dataclasses.replace(defaults("x").saflex, beta=1.0)
+    for seed, (paper, changed, labels, other_epochs) in enumerate(((0.70, 0.73, 0.68, 0.10), (0.71, 0.75, 0.70, 0.20),
+                                                                  (0.69, 0.72, 0.66, 0.30))):
+        fake_record(tmp_path, "randaug", "saflex", seed, paper)
+        fake_record(tmp_path, "randaug", "saflex", seed, changed, saflex=beta_one)
+        fake_record(tmp_path, "randaug", "saflex-labels", seed, labels)
+        fake_record(tmp_path, "randaug", "saflex", seed, other_epochs, epochs=5)  # other training: not the pair
+        fake_record(tmp_path, "randaug", "saflex", seed, other_epochs + 0.05, epochs=5, saflex=beta_one)
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    # Per-seed differences +3, +4, +3; -2, -1, -3; and +5 on the 5-epoch pair.
+    assert "| +3.33 [" in line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) [beta=1.0] | 3 |")
+    assert "| -2.00 [" in line_of(table, "| ResNet-18 | dermamnist | SAflex labels only (w/ RandAug) | 3 |")
+    assert "| +5.00 [" in line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) [epochs=5, beta=1.0] | 3 |")
+    assert "| — |" in line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | 3 |")  # the paper's own row
+    gain = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) [beta=1.0] | SAflex (w/ RandAug) |")
+    assert "| 3 | +3.33 |" in gain and "| — |" in gain  # the paper has no value for a changed choice
