@@ -220,6 +220,14 @@ def ordered_rows(recipe: Recipe, frame: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0] if p[0] not in order else "", p[1]))
 
 
+def ordered_groups(recipe: Recipe, frame: pd.DataFrame):
+    """The (model, column, method, label) groups of a frame in the tables' row order: the paper's
+    methods in its order, each setting's default first, then its labelled settings."""
+    for (model, column), cell in frame.groupby(["model", "column"], sort=False):
+        for method, label in ordered_rows(recipe, cell):
+            yield (model, column, method, label), cell[(cell.method == method) & (cell.label == label)]
+
+
 def shared_settings(frame: pd.DataFrame) -> list[str]:
     """Settings every row of a table has in common (said once, in the caption, not in each label)."""
     labels = [set(filter(None, s.split(", "))) for s in frame.label.unique()]
@@ -325,7 +333,7 @@ def recorded(frame: pd.DataFrame, catalogue) -> list[tuple[str, str]]:
     return [(name, title) for name, title in catalogue if name in frame.columns and frame[name].notna().any()]
 
 
-def render_decisions(frame: pd.DataFrame) -> list[str]:
+def render_decisions(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
     present = recorded(frame, DECISIONS)
     refined = frame[frame.refine != "none"]
     if not present or refined.empty:
@@ -336,7 +344,7 @@ def render_decisions(frame: pd.DataFrame) -> list[str]:
              "Π margin: mean gap between Π's two largest entries).", "",
              "| model | dataset | row | n | " + " | ".join(t for _, t in present) + " |",
              "|---" * (len(present) + 4) + "|"]
-    for (model, column, method, label), rows in refined.groupby(["model", "column", "method", "label"], sort=False):
+    for (model, column, method, label), rows in ordered_groups(recipe, refined):
         rows = rows.drop_duplicates("seed", keep="last")
         lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(rows)} | "
                      + " | ".join(decision_texts(rows, present)) + " |")
@@ -363,7 +371,7 @@ def _gain_text(gains: pd.DataFrame) -> str:
     return f"{row.gain:+.2f} {row.interval}" + ("" if row.n > 1 else " (1 seed)")
 
 
-def render_settings(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
+def render_settings(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     """One line per setting with an upstream: its score, its paired gains, and what it decided (the
     study's view: docs/findings.md takes this table as it is)."""
     rows = frame[frame.aug != "none"]
@@ -379,7 +387,7 @@ def render_settings(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
              "| model | dataset | row | n | test | Δ vs upstream row | Δ vs No Aug | Δ vs SAflex | "
              + " | ".join(t for _, t in present) + " |",
              "|---" * (len(present) + 8) + "|"]
-    for (model, column, method, label), group in rows.groupby(["model", "column", "method", "label"], sort=False):
+    for (model, column, method, label), group in ordered_groups(recipe, rows):
         group = group.drop_duplicates("seed", keep="last")
         mine = gains[(gains.model == model) & (gains.column == column) & (gains.method == method) & (gains.label == label)]
         texts = decision_texts(group, present)
@@ -403,7 +411,7 @@ def render_markdown(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame, se
     if frame.degenerate.any():
         lines += ["⚠: at least one run of the cell predicts a single class for the whole test split (a degenerate "
                   "classifier).", ""]
-    return "\n".join(lines + render_settings(frame, gains) + render_gains(gains) + render_decisions(frame))
+    return "\n".join(lines + render_settings(recipe, frame, gains) + render_gains(gains) + render_decisions(recipe, frame))
 
 
 def missing_lines(failures: list[dict]) -> str:
