@@ -316,7 +316,7 @@ def render_gains(gains: pd.DataFrame) -> list[str]:
         return []
     lines = ["## Gains, paired by seed", "",
              "Each row: the per-seed difference between a row and its counterpart (the same settings and seeds, "
-             "without the refinement, or without augmentation), its mean with a 95% t interval over seeds, and the "
+             "without the refinement, without augmentation, or with SAflex's choices at the paper's defaults), its mean with a 95% t interval over seeds, and the "
              "paper's difference of means where it has both rows.", "",
              "| model | dataset | row | versus | n | Δ (paired) | 95% interval | paper Δ | reading |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -384,8 +384,8 @@ def render_settings(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame) ->
              "same upstream and training settings, SAflex's choices at the paper's defaults), each with its 95% "
              "interval, and the refinement's decisions (means over epochs and seeds; '—' where the row decides "
              "nothing).", "",
-             "| model | dataset | row | n | test | Δ vs upstream row | Δ vs No Aug | Δ vs SAflex | "
-             + " | ".join(t for _, t in present) + " |",
+             "| model | dataset | row | n | test | Δ vs upstream row | Δ vs No Aug | Δ vs SAflex |"
+             + "".join(f" {t} |" for _, t in present),
              "|---" * (len(present) + 8) + "|"]
     for (model, column, method, label), group in ordered_groups(recipe, rows):
         group = group.drop_duplicates("seed", keep="last")
@@ -394,8 +394,7 @@ def render_settings(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame) ->
         std = group.value.std(ddof=1) if len(group) > 1 else 0.0
         lines.append(f"| {model} | {column} | {row_name(method, label)} | {len(group)} | {group.value.mean():.2f} ± {std:.2f} | "
                      f"{_gain_text(mine[mine.kind == 'upstream'])} | {_gain_text(mine[mine.kind == 'No Aug'])} | "
-                     f"{_gain_text(mine[mine.kind == 'SAflex'])} | "
-                     + " | ".join(texts) + " |")
+                     f"{_gain_text(mine[mine.kind == 'SAflex'])} |" + "".join(f" {text} |" for text in texts))
     return lines + [""]
 
 

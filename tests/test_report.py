@@ -203,3 +203,13 @@ def test_a_changed_choice_pairs_with_the_papers_saflex_of_its_own_training_setti
     assert "| — |" in line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | 3 |")  # the paper's own row
     gain = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) [beta=1.0] | SAflex (w/ RandAug) |")
     assert "| 3 | +3.33 |" in gain and "| — |" in gain  # the paper has no value for a changed choice
+
+
+def test_the_settings_table_has_as_many_cells_as_columns_when_nothing_was_refined(tmp_path):
+    for seed in range(2):
+        fake_record(tmp_path, "none", "none", seed, 0.60 + seed / 100)
+        fake_record(tmp_path, "randaug", "none", seed, 0.70)
+    table = write_report(tmp_path, "medmnist")[1].read_text()
+    section = table.split("## Each setting against its counterparts")[1].split("## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert len(rows) == 3 and len({line.count("|") for line in rows}) == 1
