@@ -16,11 +16,11 @@ import torch
 
 from saflex_cli.data.splits import Split, Splits
 from saflex_cli.families.base import tensor_setup
-from saflex_cli.families.tabular import build_model, defaults
+from saflex_cli.families.tabular import BENCHMARK_CARDINALITIES, BENCHMARK_CONTINUOUS, build_model, defaults
 from saflex_cli.runtime import device_description
 from saflex_cli.trainer import EpochStats, Trainer
 
-CARDS, N_CONT, ROWS = [4, 3], 8, 4096
+CARDS, N_CONT, ROWS = list(BENCHMARK_CARDINALITIES), BENCHMARK_CONTINUOUS, 4096  # the estimate's scale assumes them
 
 
 def synthetic_rows(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

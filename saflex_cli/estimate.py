@@ -3,7 +3,8 @@
 The step times come from a `benchmarks/overhead.py` JSON (plain step, exact SAflex step and each
 fast mode, per backbone, at one batch size). A run's cost is its epochs x steps per epoch x the
 step time of its method, scaled linearly from the benchmark's batch size to the run's (a run
-without augmentation trains on the clean half of the union only). Training steps only: the
+without augmentation trains on the clean half of the union only) and by the family's
+step_cost_scale (SAINT on a table wider than the benchmark's). Training steps only: the
 per-epoch evaluation and the data loading of on-disk datasets are not counted.
 
 The measured JSONs ship with the package (saflex_cli/resources/benchmarks/, where
@@ -84,6 +85,11 @@ def run_hours(config: RunConfig, benchmark: dict, estimate: GridEstimate) -> Non
         return
     per_sample = modes[mode]["step_s"] / entry["batch_size"]
     step_s = per_sample * config.batch_size * (0.5 if config.aug == "none" else 1.0)
+    scale = recipe.step_cost_scale(config) if recipe.step_cost_scale else 1.0
+    if scale != 1.0:
+        estimate.notes.add(f"{config.model} steps on {config.dataset} scaled ×{scale:.1f} from the benchmark's "
+                           f"table width: a lower bound")
+    step_s *= scale
     steps = math.ceil(size / config.batch_size)
     estimate.hours[config.run_name] = config.epochs * steps * step_s / 3600
 

@@ -139,3 +139,18 @@ def test_every_family_is_priced_from_the_backbone_that_stands_in_for_its_model()
         wilds.epochs * math.ceil(129809 / wilds.batch_size) * 0.1 / 64 * wilds.batch_size / 3600)
     assert estimate.hours[zero_shot[0].run_name] == 0.0
     assert "no measured exact step for backbone 'saint'" in estimate.missing[saint[0].run_name]
+
+
+def test_a_saint_step_is_priced_by_the_tables_width_and_an_mlp_step_is_not():
+    """SAINT's cost grows with its feature tokens: on Arrhythmia (226 features in Table 5) its step is
+    priced 22.6 times the benchmark's 10-feature one; the MLP's is the benchmark's."""
+    benchmark = {"backbones": {name: {"batch_size": 64, "modes": {"plain": {"step_s": 0.1}, "exact": {"step_s": 0.3}}}
+                               for name in ("mlp", "saint")}}
+    configs = [config for model in ("mlp", "saint")
+               for config in build_configs("tabular", "arrhythmia", "cutmix", True, "0", train={"model": model})]
+    estimate = estimate_grid(configs, benchmark)
+    for config, scale in zip(configs, (1.0, 226 / 10)):
+        steps = math.ceil(round(452 * 0.65) / config.batch_size)
+        assert estimate.hours[config.run_name] == pytest.approx(
+            config.epochs * steps * 0.3 / 64 * config.batch_size * scale / 3600)
+    assert any("saint steps on arrhythmia scaled ×22.6" in note for note in estimate.notes)

@@ -41,6 +41,9 @@ class Recipe:
     selection: str = "best_val_acc"  # which checkpoint the report uses by default
     caption: str = ""
     train_size: Callable[[RunConfig], int] | None = None  # training samples, for --dry-run's cost estimate
+    # A run's step cost over the benchmark's step of its backbone, where the input's size varies
+    # by dataset (the table width a SAINT step grows with); None: 1.
+    step_cost_scale: Callable[[RunConfig], float] | None = None
     # Files a run reads: config -> [(name, path or a content id such as 'openml:1494')]; their
     # checksums join the run's identity (config.py), so a record made on other data is not reused.
     data_files: Callable[[RunConfig], list[tuple[str, object]]] | None = None
