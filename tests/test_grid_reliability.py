@@ -27,7 +27,9 @@ def leftovers(out):
 
 
 def test_two_workers_on_one_folder_run_each_run_once(tmp_path):
-    spec = {"runs": [dict(r, epochs=2) for r in GRID], "barrier": str(tmp_path / "go")}
+    # Runs long enough (about 2 s each) that, however late a loaded machine schedules the second
+    # worker after the barrier, the first cannot have finished all six alone.
+    spec = {"runs": [dict(r, epochs=100) for r in GRID], "barrier": str(tmp_path / "go")}
     out = tmp_path / "out"
     children = [worker(out, spec) for _ in range(2)]
     wait_for(lambda: len(list(tmp_path.glob("ready-*"))) == 2, timeout=120, every=0.05)
@@ -161,7 +163,8 @@ def test_workers_flag_shares_the_grid_between_processes(tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stopped_worker_releases_its_claim_and_leaves_no_folders(stop, tmp_path):
     out = tmp_path / "out"
-    child = worker(out, {"runs": [{"epochs": 200, "seed": 0, "saflex": True, "aug": "label-shift"}]})
+    # A run of minutes, so that it is still running when the signal comes, however loaded the machine.
+    child = worker(out, {"runs": [{"epochs": 10000, "seed": 0, "saflex": True, "aug": "label-shift"}]})
     wait_for(lambda: list(out.glob("claims/*/*.claim/owner.json")) or child.poll() is not None, timeout=120)
     child.send_signal(stop)
     assert child.wait(timeout=120) == -stop, child.stderr.read()  # it still ends as the signal says
