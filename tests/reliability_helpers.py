@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,10 +38,19 @@ def cli(*args: str, **popen) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
+def default_stop_signals() -> None:
+    """A shell that starts a job in the background (no job control) has it ignore SIGINT, and the
+    ignoring is inherited: a worker must start with the default actions for the signal tests to mean
+    anything, however the suite was launched."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def worker(out: Path, spec: dict) -> subprocess.Popen:
     """tests/grid_worker.py: run_grid over demo configs in a child process."""
     return subprocess.Popen([sys.executable, str(REPO / "tests" / "grid_worker.py"), str(out), json.dumps(spec)],
-                            cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_stop_signals)
 
 
 def wait_for(predicate, timeout: float = 60.0, every: float = 0.005):
