@@ -91,7 +91,8 @@ def saflex_key(config: RunConfig, recipe: Recipe, provenance: dict | None = None
     if config.refine == "none":
         return None
     paper = dataclasses.replace(config, refine="saflex", saflex=recipe_default(config, recipe, provenance).saflex)
-    return paper.setting_key() if paper.setting_key() != config.setting_key() else None
+    key = paper.setting_key()
+    return key if key != config.setting_key() else None
 
 
 def decision_means(record: dict) -> dict[str, float]:
