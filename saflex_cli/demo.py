@@ -19,7 +19,7 @@ from .errors import SaflexError
 from .grid import GridOptions, busy_note, grid_problems, run_grid
 from .records import read_record, record_path
 from .registry import FAMILIES
-from .report import row_name, setting_differences
+from .report import recipe_default, row_name, setting_differences
 
 METHODS = (("none", "none"), ("label-shift", "none"), ("label-shift", "saflex"))
 COLUMNS = (("acc", "test acc (%)"), ("kept_fraction", "kept (%)"), ("corrupted_kept_fraction", "corrupted kept (%)"),
@@ -41,7 +41,8 @@ def summarise(configs: list[RunConfig], out: Path) -> dict[str, dict[str, list[f
         record = read_record(record_path(out, config))
         if record is None or record.get("status") != "completed":
             continue
-        label = ", ".join(f"{k}={v}" for k, v in setting_differences(config, recipe, record.get("data")).items())
+        differences = setting_differences(config, recipe_default(config, recipe, record.get("data")))
+        label = ", ".join(f"{k}={v}" for k, v in differences.items())
         rows = summary.setdefault(row_name(recipe.cells(record, recipe.selection)[0].method, label),
                                   {name: [] for name, _ in COLUMNS})
         rows["acc"].append(record["selections"][recipe.selection]["test"]["acc"] * 100)

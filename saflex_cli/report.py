@@ -68,9 +68,9 @@ def recipe_default(config: RunConfig, recipe: Recipe, provenance: dict | None = 
     return dataclasses.replace(default, aug=config.aug, refine=config.refine, model=config.model, seed=config.seed)
 
 
-def setting_differences(config: RunConfig, recipe: Recipe, provenance: dict | None = None) -> dict[str, object]:
-    """What sets this run's setting apart from the recipe's defaults (same dataset, method, model)."""
-    default = recipe_default(config, recipe, provenance)
+def setting_differences(config: RunConfig, default: RunConfig) -> dict[str, object]:
+    """What sets this run's setting apart from `default`, the recipe's defaults for its dataset,
+    method and model (`recipe_default`)."""
     ours, theirs = flatten(config.identity_payload()), flatten(default.identity_payload())
     # A key the run's identity leaves out (pi_forward when it trains on the augmented batch alone)
     # is not one of its settings.
@@ -85,12 +85,13 @@ def base_key(config: RunConfig) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def saflex_key(config: RunConfig, recipe: Recipe, provenance: dict | None = None) -> str | None:
+def saflex_key(config: RunConfig, default: RunConfig) -> str | None:
     """Pairs a refined row that is not the paper's SAflex (another refiner, or SAflex with a choice
-    changed) with the paper's SAflex on the same upstream and training settings."""
+    changed) with the paper's SAflex on the same upstream and training settings (`default`: the
+    recipe's defaults for the run, whose SAflex choices are the paper's)."""
     if config.refine == "none":
         return None
-    paper = dataclasses.replace(config, refine="saflex", saflex=recipe_default(config, recipe, provenance).saflex)
+    paper = dataclasses.replace(config, refine="saflex", saflex=default.saflex)
     key = paper.setting_key()
     return key if key != config.setting_key() else None
 
@@ -110,12 +111,13 @@ def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame
     rows = []
     for record in records:
         config = RunConfig.from_dict(record["config"])
-        differences = setting_differences(config, recipe, record.get("data"))
+        default = recipe_default(config, recipe, record.get("data"))
+        differences = setting_differences(config, default)
         epoch_times = [e["train_time_s"] for e in record["epochs"]]
         keys = {"setting_key": config.setting_key(), "base_key": base_key(config),
                 "upstream_key": dataclasses.replace(config, refine="none").setting_key()
                 if config.refine != "none" else None,
-                "saflex_key": saflex_key(config, recipe, record.get("data"))}
+                "saflex_key": saflex_key(config, default)}
         for cell in recipe.cells(record, selection):
             paper = paper_value(recipe.tables, cell.method, cell.model, cell.column)
             rows.append({"family": recipe.name, "table": recipe.table, "model": cell.model, "column": cell.column,
@@ -276,27 +278,20 @@ def reference_rows(recipe: Recipe, model: str, columns: list[str], trained: set[
 def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
     """Every refined row against its upstream row, against No Aug and (when it is not the paper's SAflex)
     against the paper's SAflex; every upstream row against No Aug."""
+    rows_by_key = dict(iter(frame.groupby(["model", "column", "setting_key"], sort=False)))
     by_key = {key: dict(zip(rows.drop_duplicates("seed", keep="last").seed,
                             rows.drop_duplicates("seed", keep="last").value))
-              for key, rows in frame.groupby(["model", "column", "setting_key"], sort=False)}
+              for key, rows in rows_by_key.items()}
     noaug = frame[(frame.aug == "none") & (frame.refine == "none")]
-    noaug_by_base = {(m, c, b): rows for (m, c, b), rows in noaug.groupby(["model", "column", "base_key"])}
+    noaug_by_base = dict(iter(noaug.groupby(["model", "column", "base_key"])))
     out = []
     for (model, column, method, label), rows in frame.groupby(["model", "column", "method", "label"], sort=False):
         first = rows.iloc[0]
         ours = by_key[(model, column, first.setting_key)]
-        counterparts = []
-        if first.refine != "none":
-            upstream = frame[(frame.model == model) & (frame.column == column) & (frame.setting_key == first.upstream_key)]
-            if not upstream.empty:
-                counterparts.append(("upstream", upstream))
-        if first.aug != "none" and (model, column, first.base_key) in noaug_by_base:
-            counterparts.append(("No Aug", noaug_by_base[(model, column, first.base_key)]))
-        if first.saflex_key is not None:
-            paper_saflex = frame[(frame.model == model) & (frame.column == column) & (frame.setting_key == first.saflex_key)]
-            if not paper_saflex.empty:
-                counterparts.append(("SAflex", paper_saflex))
-        for name, base in counterparts:
+        wanted = [("upstream", rows_by_key.get((model, column, first.upstream_key)) if first.refine != "none" else None),
+                  ("No Aug", noaug_by_base.get((model, column, first.base_key)) if first.aug != "none" else None),
+                  ("SAflex", rows_by_key.get((model, column, first.saflex_key)))]
+        for name, base in ((name, base) for name, base in wanted if base is not None):
             gain = paired_gain(ours, by_key[(model, column, base.iloc[0].setting_key)])
             if gain is None:
                 continue
