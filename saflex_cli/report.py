@@ -331,8 +331,10 @@ def recorded(frame: pd.DataFrame, catalogue) -> list[tuple[str, str]]:
 
 def render_decisions(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
     present = recorded(frame, DECISIONS)
-    refined = frame[frame.refine != "none"]
-    if not present or refined.empty:
+    # A refiner that records no decisions (Soft-Augmentation) has no row here.
+    refined = frame[(frame.refine != "none") & frame[[name for name, _ in present]].notna().any(axis=1)] \
+        if present else frame.iloc[:0]
+    if refined.empty:
         return []
     lines = ["## What the refinement decided", "",
              "Means over epochs and seeds of the per-epoch statistics in the run records (fractions of the augmented "

@@ -141,9 +141,12 @@ def test_table_7_rows_sit_beside_their_paper_values(tmp_path):
 def test_decisions_table_reports_saflex_statistics(tmp_path):
     stats = {"kept_fraction": 0.9, "changed_fraction": 0.4, "relabelled_among_correct": 0.3, "pi_margin": 12.5}
     fake_record(tmp_path, "randaug", "saflex", 0, 0.7, saflex_stats=stats)
+    fake_record(tmp_path, "crop", "soft-aug", 0, 0.7)  # a refiner that records no decisions
     table = write_report(tmp_path, "medmnist")[1].read_text()
     row = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | 1 |")
     assert "| 90.0% | 40.0% | 30.0% | 12.50 |" in row
+    decisions = table.split("## What the refinement decided")[1]
+    assert "Soft-Augmentation" not in decisions
 
 
 def test_incomplete_or_torn_records_are_ignored(tmp_path):
