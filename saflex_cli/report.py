@@ -291,8 +291,8 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
         wanted = [("upstream", rows_by_key.get((model, column, first.upstream_key)) if first.refine != "none" else None),
                   ("No Aug", noaug_by_base.get((model, column, first.base_key)) if first.aug != "none" else None),
                   ("SAflex", rows_by_key.get((model, column, first.saflex_key)))]
-        for name, base in ((name, base) for name, base in wanted if base is not None):
-            gain = paired_gain(ours, by_key[(model, column, base.iloc[0].setting_key)])
+        for name, base in wanted:
+            gain = None if base is None else paired_gain(ours, by_key[(model, column, base.iloc[0].setting_key)])
             if gain is None:
                 continue
             base_method = base.iloc[0].method
@@ -331,9 +331,10 @@ def recorded(frame: pd.DataFrame, catalogue) -> list[tuple[str, str]]:
 
 def render_decisions(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
     present = recorded(frame, DECISIONS)
+    if not present:
+        return []
     # A refiner that records no decisions (Soft-Augmentation) has no row here.
-    refined = frame[(frame.refine != "none") & frame[[name for name, _ in present]].notna().any(axis=1)] \
-        if present else frame.iloc[:0]
+    refined = frame[(frame.refine != "none") & frame[[name for name, _ in present]].notna().any(axis=1)]
     if refined.empty:
         return []
     lines = ["## What the refinement decided", "",
