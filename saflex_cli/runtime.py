@@ -131,10 +131,41 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_model() -> str:
+    """The CPU's model name with its family and model numbers (one vendor's name covers several
+    generations: 'AMD EPYC' is Zen 2 to Zen 4), or the architecture where /proc/cpuinfo is absent."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
+
+
+def cpu_capability() -> str:
+    """The widest instruction set torch's CPU kernels dispatch to here (AVX2, AVX512, ...): kernels,
+    and so rounding and speed, differ between them."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch < 2.1
+        return "unknown"
+
+
 def device_description(device: torch.device) -> str:
+    """What a number was measured on: the GPU's model, or the CPU's model, instruction set and threads."""
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"cpu: {cpu_model()}, {cpu_capability()}, {torch.get_num_threads()} threads"
 
 
 def git_commit() -> str | None:
