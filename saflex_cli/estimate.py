@@ -29,7 +29,7 @@ STAND_INS = {"ViT-B-16-quickgelu": "clip_vit_b16", "ViT-B-16": "clip_vit_b16", "
 
 def default_benchmark(device_type: str) -> Path:
     """The shipped benchmark of a device type (cpu, cuda); a file system path, as pip installs unpacked."""
-    return Path(str(resources.files(__package__) / "resources" / "benchmarks" / f"overhead-{device_type}.json"))
+    return Path(str(resources.files("saflex_cli") / "resources" / "benchmarks" / f"overhead-{device_type}.json"))
 
 
 def load_benchmark(path: Path) -> dict:
