@@ -14,7 +14,7 @@ from saflex_cli.data.pools import read_manifest
 from saflex_cli.errors import SaflexError
 from saflex_cli.cli.common import build_configs
 from saflex_cli.families.diffusion import build, defaults, pool_options, scope_pool_options
-from saflex_cli.paper import paper_tables, paper_value
+from saflex_cli.reporting.paper import paper_tables, paper_value
 from saflex_cli.registry import FAMILIES
 
 SETTING = "strength-0.6_guidance-7.5"

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import SaflexError
-from .families.base import Recipe
-from .files import atomic_write
+from ..errors import SaflexError
+from ..families.base import Recipe
+from ..store.files import atomic_write
 from .report import cell_summaries, ordered_rows, row_name, shared_settings, without_settings
 
 DPI = 130

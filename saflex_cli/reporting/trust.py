@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .records import atomic_write_text
+from ..store.records import atomic_write_text
 
 
 def trust_frame(records: list[dict], method_of=None) -> pd.DataFrame:

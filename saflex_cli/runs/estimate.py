@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .config import RunConfig
-from .errors import SaflexError
-from .registry import FAMILIES
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..registry import FAMILIES
 
 # A run's model -> the benchmark backbone that stands in for it (the same network at the same
 # input size; random weights do not change a step's time). Models not here are looked up by name.

@@ -13,12 +13,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .config import RunConfig
-from .distributed import is_leader
-from .errors import SaflexError
-from .grid import GridOptions, busy_note, grid_problems, run_grid
-from .records import read_record, record_path
-from .registry import FAMILIES
+from ..compute.distributed import is_leader
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..registry import FAMILIES
+from ..runs.grid import GridOptions, busy_note, grid_problems, run_grid
+from ..store.records import read_record, record_path
 from .report import recipe_default, row_name, setting_differences
 
 METHODS = (("none", "none"), ("label-shift", "none"), ("label-shift", "saflex"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .families.base import Recipe
+from ..families.base import Recipe
 from .report import cell_summaries, ordered_rows, row_name, shared_settings, without_settings
 
 SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",

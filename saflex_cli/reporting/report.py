@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..families.base import Recipe
+from ..registry import FAMILIES
+from ..store.records import atomic_write_text, load_failures, load_records
 from .comparison import interval_text, paired_gain, verdict
-from .config import RunConfig
-from .errors import SaflexError
-from .families.base import Recipe
 from .paper import paper_value
-from .records import atomic_write_text, load_failures, load_records
-from .registry import FAMILIES
 from .trust import write_trust_report
 
 TOLERANCE = "within 2·sqrt(σ_ours² + σ_paper²) of the paper's mean"
