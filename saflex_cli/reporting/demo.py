@@ -19,7 +19,7 @@ from ..errors import SaflexError
 from ..registry import FAMILIES
 from ..runs.grid import GridOptions, busy_note, grid_problems, run_grid
 from ..store.records import read_record, record_path
-from .report import recipe_default, row_name, setting_differences
+from .tables import recipe_default, row_name, setting_differences
 
 METHODS = (("none", "none"), ("label-shift", "none"), ("label-shift", "saflex"))
 COLUMNS = (("acc", "test acc (%)"), ("kept_fraction", "kept (%)"), ("corrupted_kept_fraction", "corrupted kept (%)"),
