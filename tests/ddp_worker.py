@@ -8,14 +8,14 @@ import torch.distributed as dist
 
 from reliability_helpers import demo_config
 from saflex_cli.augment.base import AugBatch
-from saflex_cli.training.checkpoint import Checkpoints
-from saflex_cli.method.core import refine
 from saflex_cli.compute.distributed import init_from_env, share
-from saflex_cli.runs.grid import checkpoint_folder, run_grid
+from saflex_cli.compute.runtime import seed_everything
+from saflex_cli.method.core import refine
 from saflex_cli.method.objectives import CrossEntropy
 from saflex_cli.method.refiners import LearningToReweight
 from saflex_cli.registry import FAMILIES
-from saflex_cli.compute.runtime import seed_everything
+from saflex_cli.runs.grid import checkpoint_folder, run_grid
+from saflex_cli.training.checkpoint import Checkpoints
 from saflex_cli.training.trainer import Trainer
 
 CPU = torch.device("cpu")

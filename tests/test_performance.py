@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from saflex_cli.augment.mixup import Mixup, standard_gamma
 from saflex_cli.cli import app
 from saflex_cli.cli.common import build_configs
-from saflex_cli.settings import expand, parse_assignment
 from saflex_cli.runs.estimate import estimate_grid
 from saflex_cli.runs.grid import run_grid
+from saflex_cli.settings import expand, parse_assignment
 from saflex_cli.store.records import read_record, record_path
 
 torch.set_num_threads(2)

@@ -12,9 +12,9 @@ from torch.func import functional_call
 
 from saflex_cli.augment.base import AugBatch
 from saflex_cli.config import REFINE_READS, RunConfig
-from saflex_cli.method.core import refine
 from saflex_cli.data.splits import Split, Splits
 from saflex_cli.families.base import tensor_setup
+from saflex_cli.method.core import refine
 from saflex_cli.method.objectives import CrossEntropy
 from saflex_cli.method.refiners import LearningToReweight, reweighting_gradient, reweighting_weights
 from saflex_cli.registry import REFINERS

@@ -16,8 +16,8 @@ from reliability_helpers import child_env, demo_config, one_thread
 from saflex_cli.cli import app
 from saflex_cli.errors import SaflexError
 from saflex_cli.runs.grid import GridOptions, run_grid
-from saflex_cli.store.records import record_path, set_aside
 from saflex_cli.runs.reevaluate import reevaluate
+from saflex_cli.store.records import record_path, set_aside
 
 
 @pytest.fixture(scope="module")
