@@ -1,4 +1,4 @@
-"""Running grids: the cross product of runs, claims across workers, executors, data checksums, estimates, re-evaluation.
+"""Running grids: the runs of a command, claims across workers, executors, data checksums, estimates, `saflex eval`.
 
-May import families (through the registry), training and everything beneath; never reporting or the CLI.
+May import families, training and everything beneath them; never reporting or the CLI.
 """
