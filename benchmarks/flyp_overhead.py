@@ -24,12 +24,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from saflex_cli.augment.paired import ImagePart  # noqa: E402
 from saflex_cli.augment.wilds_randaug import WildsRandAugment  # noqa: E402
+from saflex_cli.compute.runtime import device_description  # noqa: E402
 from saflex_cli.data.batches import CyclingBatches  # noqa: E402
 from saflex_cli.families.flyp import defaults  # noqa: E402
+from saflex_cli.method.objectives import Contrastive  # noqa: E402
 from saflex_cli.models.clip import image_size, load_clip, tokenizer  # noqa: E402
-from saflex_cli.objectives import Contrastive  # noqa: E402
-from saflex_cli.runtime import device_description  # noqa: E402
-from saflex_cli.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
+from saflex_cli.training.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
 
 
 def synthetic_batches(arch: str, batch: int, count: int, device, seed: int):

@@ -44,14 +44,14 @@ from torch import nn
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from saflex_cli.augment.base import AugBatch  # noqa: E402
+from saflex_cli.compute.runtime import device_description  # noqa: E402
 from saflex_cli.config import OptimConfig, RunConfig, SaflexConfig  # noqa: E402
 from saflex_cli.data.batches import CyclingBatches, TensorBatches  # noqa: E402
-from saflex_cli.estimate import default_benchmark  # noqa: E402
+from saflex_cli.method.objectives import CrossEntropy, weighted_soft_cross_entropy  # noqa: E402
 from saflex_cli.models.base import Classifier, ImageNormalize  # noqa: E402
-from saflex_cli.objectives import CrossEntropy, weighted_soft_cross_entropy  # noqa: E402
 from saflex_cli.registry import AUGMENTERS, BACKBONES  # noqa: E402
-from saflex_cli.runtime import device_description  # noqa: E402
-from saflex_cli.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
+from saflex_cli.runs.estimate import default_benchmark  # noqa: E402
+from saflex_cli.training.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
 
 MODES = {  # name -> (refinement, SAflex settings); exact = Pi through the union the step differentiates
     "plain": ("none", {}),

@@ -22,11 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from saflex_cli.cli.common import build_configs  # noqa: E402
-from saflex_cli.fingerprint import with_data_checksums  # noqa: E402
-from saflex_cli.grid import GridOptions, run_grid  # noqa: E402
-from saflex_cli.records import atomic_write_text, read_record, record_path  # noqa: E402
 from saflex_cli.registry import FAMILIES  # noqa: E402
+from saflex_cli.runs.fingerprint import with_data_checksums  # noqa: E402
+from saflex_cli.runs.grid import GridOptions, run_grid  # noqa: E402
 from saflex_cli.settings import Setting, expand  # noqa: E402
+from saflex_cli.store.records import atomic_write_text, read_record, record_path  # noqa: E402
 
 VARIANTS = (("exact", 1), ("exact", None), ("last-layer", 1), ("last-layer", None))
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import Forever, Staged, make_trainer, resnet18_28  # noqa: E402
 
 from saflex_cli.augment.base import AugBatch  # noqa: E402
-from saflex_cli.pi import directional_log_probs, validation_gradient  # noqa: E402
-from saflex_cli.trainer import EpochStats  # noqa: E402
+from saflex_cli.method.pi import directional_log_probs, validation_gradient  # noqa: E402
+from saflex_cli.training.trainer import EpochStats  # noqa: E402
 
 
 def timed(call, device: torch.device, steps: int) -> float:

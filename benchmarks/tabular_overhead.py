@@ -14,11 +14,11 @@ import time
 
 import torch
 
+from saflex_cli.compute.runtime import device_description
 from saflex_cli.data.splits import Split, Splits
 from saflex_cli.families.base import tensor_setup
 from saflex_cli.families.tabular import BENCHMARK_CARDINALITIES, BENCHMARK_CONTINUOUS, build_model, defaults
-from saflex_cli.runtime import device_description
-from saflex_cli.trainer import EpochStats, Trainer
+from saflex_cli.training.trainer import EpochStats, Trainer
 
 CARDS, N_CONT, ROWS = list(BENCHMARK_CARDINALITIES), BENCHMARK_CONTINUOUS, 4096  # the estimate's scale assumes them
 

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS = {  # public name -> the module defining it
-    "Contrastive": "objectives", "CrossEntropy": "objectives", "Objective": "objectives",
-    "Refined": "core", "SaflexStep": "core", "extrapolate": "core", "refine": "core", "saflex_loss": "core",
+    "Contrastive": "method.objectives", "CrossEntropy": "method.objectives", "Objective": "method.objectives",
+    "Refined": "method.core", "SaflexStep": "method.core", "extrapolate": "method.core", "refine": "method.core",
+    "saflex_loss": "method.core",
 }
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .core import Refined, SaflexStep, extrapolate, refine, saflex_loss
-    from .objectives import Contrastive, CrossEntropy, Objective
+    from .method.core import Refined, SaflexStep, extrapolate, refine, saflex_loss
+    from .method.objectives import Contrastive, CrossEntropy, Objective
 
 
 def __getattr__(name: str):

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from saflex_cli.report import write_report  # noqa: E402
+from saflex_cli.reporting.report import write_report  # noqa: E402
 
 BLOCK = re.compile(r"(<!-- table: (\S+) (\S+) (.+?) -->\n)(.*?)(<!-- end table -->)", re.S)
 NUMBER = r"[+\-−]?\d+(?:\.\d+)?"

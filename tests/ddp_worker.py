@@ -8,15 +8,15 @@ import torch.distributed as dist
 
 from reliability_helpers import demo_config
 from saflex_cli.augment.base import AugBatch
-from saflex_cli.checkpoint import Checkpoints
-from saflex_cli.core import refine
-from saflex_cli.distributed import init_from_env, share
-from saflex_cli.grid import checkpoint_folder, run_grid
-from saflex_cli.objectives import CrossEntropy
-from saflex_cli.refiners import LearningToReweight
+from saflex_cli.compute.distributed import init_from_env, share
+from saflex_cli.compute.runtime import seed_everything
+from saflex_cli.method.core import refine
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.refiners import LearningToReweight
 from saflex_cli.registry import FAMILIES
-from saflex_cli.runtime import seed_everything
-from saflex_cli.trainer import Trainer
+from saflex_cli.runs.grid import checkpoint_folder, run_grid
+from saflex_cli.training.checkpoint import Checkpoints
+from saflex_cli.training.trainer import Trainer
 
 CPU = torch.device("cpu")
 

@@ -11,11 +11,11 @@ import torch.distributed as dist
 
 from flyp_helpers import TINY_CLIP, register_tiny_clip
 from saflex_cli.cli.common import build_configs
-from saflex_cli.pi import validation_gradient
-from saflex_cli.distributed import Ranks, init_from_env, share
-from saflex_cli.grid import run_grid
+from saflex_cli.compute.distributed import Ranks, init_from_env, share
+from saflex_cli.compute.runtime import seed_everything
+from saflex_cli.method.pi import validation_gradient
 from saflex_cli.registry import FAMILIES
-from saflex_cli.runtime import seed_everything
+from saflex_cli.runs.grid import run_grid
 
 CPU = torch.device("cpu")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from reliability_helpers import demo_config  # noqa: E402
-from saflex_cli.grid import GridOptions, run_grid  # noqa: E402
+from saflex_cli.runs.grid import GridOptions, run_grid  # noqa: E402
 
 
 def configs(spec: dict):

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from reliability_helpers import demo_config, one_thread, records, wait_for, worker
-from saflex_cli.checkpoint import Checkpoints
+from saflex_cli.compute.runtime import seed_everything
 from saflex_cli.data.batches import CyclingBatches, LoaderBatches, TensorBatches
 from saflex_cli.data.digits import load_digits_splits
 from saflex_cli.families.base import tensor_setup
-from saflex_cli.grid import checkpoint_folder, run_one
 from saflex_cli.registry import BACKBONES, FAMILIES
-from saflex_cli.runtime import seed_everything
-from saflex_cli.trainer import Trainer
+from saflex_cli.runs.grid import checkpoint_folder, run_one
+from saflex_cli.training.checkpoint import Checkpoints
+from saflex_cli.training.trainer import Trainer
 
 CPU = torch.device("cpu")
 

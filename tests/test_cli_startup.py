@@ -50,7 +50,7 @@ def test_import_is_light_and_the_public_api_resolves_on_first_use():
         "import sys, saflex_cli\n"
         "before = 'torch' in sys.modules\n"
         "from saflex_cli import *\n"
-        "from saflex_cli import core, objectives\n"
+        "from saflex_cli.method import core, objectives\n"
         "assert refine is core.refine and SaflexStep is core.SaflexStep and CrossEntropy is objectives.CrossEntropy\n"
         "print(before, sorted(set(saflex_cli.__all__) - set(dir())))")
     assert out == "False []"

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from conftest import TinyCNN, brute_force_pi, tiny_mlp
 
 from saflex_cli import refine, saflex_loss
-from saflex_cli.core import extrapolate
-from saflex_cli.pi import validation_gradient
-from saflex_cli.objectives import CrossEntropy
+from saflex_cli.method.core import extrapolate
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.pi import validation_gradient
 
 
 def problem(kind: str, seed: int = 0):

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 
 from ddp_worker import ddp_main, first_step, reweighting_weights_of
 from reliability_helpers import demo_config, events, metrics, one_thread, records
-from saflex_cli.grid import run_grid
+from saflex_cli.runs.grid import run_grid
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from saflex_cli.demo import run_demo
+from saflex_cli.reporting.demo import run_demo
 
 
 def test_label_shifting_augmentation_hurts_saflex_clearly_less(tmp_path):

@@ -1,7 +1,7 @@
 """A record names the CPU it was measured on: its model and the instruction set torch dispatches to."""
 import torch
 
-from saflex_cli import runtime
+from saflex_cli.compute import runtime
 
 
 def test_cpu_description_names_model_capability_and_threads(monkeypatch, tmp_path):

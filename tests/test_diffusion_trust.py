@@ -10,8 +10,8 @@ from diffusion_fixtures import make_cub, write_edits
 from saflex_cli.data.cub import load_cub
 from saflex_cli.families.diffusion import build, defaults, method_label, pool_options
 from saflex_cli.models.base import Classifier, ImageNormalize
-from saflex_cli.trainer import Trainer
-from saflex_cli.trust import by_source, trust_frame, write_trust_report
+from saflex_cli.reporting.trust import by_source, trust_frame, write_trust_report
+from saflex_cli.training.trainer import Trainer
 
 SETTING = "strength-0.6_guidance-7.5"
 GOOD, WRONG = "a_photo_of_a_{}_bird_flying", "a_photo_of_a_{}_bird_mislabelled"

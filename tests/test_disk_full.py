@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from reliability_helpers import REPO, child_env, demo_config, one_thread
-from saflex_cli.checkpoint import Checkpoints
+from saflex_cli.compute.runtime import seed_everything
 from saflex_cli.config import RECORD_SCHEMA
-from saflex_cli.files import DiskFull
-from saflex_cli.grid import checkpoint_folder
-from saflex_cli.records import record_path, write_record
 from saflex_cli.registry import FAMILIES
-from saflex_cli.runtime import seed_everything
-from saflex_cli.trainer import Trainer
+from saflex_cli.runs.grid import checkpoint_folder
+from saflex_cli.store.files import DiskFull
+from saflex_cli.store.records import record_path, write_record
+from saflex_cli.training.checkpoint import Checkpoints
+from saflex_cli.training.trainer import Trainer
 
 
 @contextlib.contextmanager

@@ -8,13 +8,13 @@ from collections import Counter
 import pytest
 
 from reliability_helpers import child_env, demo_config, events, records, wait_for
-from saflex_cli.grid import GridOptions, checkpoint_folder
+from saflex_cli.runs.grid import GridOptions, checkpoint_folder
 
 submitit = pytest.importorskip("submitit")
 
 
 def test_array_job_runs_each_run_once_and_a_preempted_task_resumes(tmp_path, monkeypatch):
-    from saflex_cli import executors
+    from saflex_cli.runs import executors
 
     for name, value in child_env().items():  # the tasks are fresh Pythons: same path and thread count
         monkeypatch.setenv(name, value)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from flyp_helpers import tiny_clip, tiny_tokens
-from saflex_cli.core import refine
-from saflex_cli.objectives import Contrastive, weighted_soft_cross_entropy
+from saflex_cli.method.core import refine
+from saflex_cli.method.objectives import Contrastive, weighted_soft_cross_entropy
 
 ANIMALS = ["cat", "dog", "zebra", "giraffe", "elephant", "impala", "cattle", "dik-dik"]
 

@@ -10,16 +10,16 @@ from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
 from flyp_helpers import TINY_CLIP, register_tiny_clip, tiny_clip, tiny_tokens, write_iwildcam
-from saflex_cli import metrics
 from saflex_cli.augment.paired import ImagePart
 from saflex_cli.augment.wilds_randaug import GREY, WildsRandAugment
 from saflex_cli.cli import app
 from saflex_cli.data.wilds import NUM_CLASSES, CaptionedImages, class_names, load_iwildcam
-from saflex_cli.ensembling import WeightEnsemble, interpolate_state
 from saflex_cli.errors import SaflexError
 from saflex_cli.families.flyp import COLUMNS, LP_INVERSE_REGULARISATION, RECIPE
 from saflex_cli.models.clip import class_embeddings, image_classifier, load_clip, set_zero_shot_head, tokenizer
-from saflex_cli.paper import paper_value
+from saflex_cli.reporting.paper import paper_value
+from saflex_cli.training import metrics
+from saflex_cli.training.ensembling import WeightEnsemble, interpolate_state
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from diffusion_fixtures import make_cub, tiny_pipeline
-from saflex_cli import generate as gen
 from saflex_cli.cli import app
+from saflex_cli.data import generate as gen
 from saflex_cli.data.cub import load_cub
 from saflex_cli.data.pools import ensure_manifest, read_manifest, select_pool, sha256_bytes
 from saflex_cli.errors import SaflexError

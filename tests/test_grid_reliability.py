@@ -11,11 +11,11 @@ import torch
 
 from reliability_helpers import cli, demo_config, events, metrics, one_thread, records, wait_for, worker
 from saflex_cli.augment.base import AugBatch
-from saflex_cli.claims import Claim
-from saflex_cli.grid import GridOptions, run_grid
-from saflex_cli.records import record_path
 from saflex_cli.registry import AUGMENTERS
-from saflex_cli.report import write_report
+from saflex_cli.reporting.report import write_report
+from saflex_cli.runs.claims import Claim
+from saflex_cli.runs.grid import GridOptions, run_grid
+from saflex_cli.store.records import record_path
 
 GRID = [{"epochs": 3, "seed": s, "saflex": on, "aug": aug}
         for s in (0, 1) for aug, on in (("none", False), ("label-shift", False), ("label-shift", True))]

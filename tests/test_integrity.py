@@ -111,7 +111,7 @@ def test_bad_run_input_is_one_line_exit_2_and_changes_no_record(recorded, args, 
 
 
 def test_an_unwritable_out_is_refused_before_anything_is_written(recorded, monkeypatch, tmp_path):
-    import saflex_cli.files as files
+    import saflex_cli.store.files as files
     real_access = os.access
     monkeypatch.setattr(files.os, "access", lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode))
     result = CliRunner().invoke(app, [str(a) for a in medmnist(recorded / "data", tmp_path / "new")])

@@ -9,11 +9,11 @@ from rich.progress import Progress
 from typer.testing import CliRunner
 
 from reliability_helpers import demo_config, one_thread
-from saflex_cli.checkpoint import Checkpoints
 from saflex_cli.cli import app
 from saflex_cli.errors import SaflexError
-from saflex_cli.grid import GridOptions, checkpoint_folder, run_grid, run_one, work
-from saflex_cli.live import LiveRun, metrics_path
+from saflex_cli.runs.grid import GridOptions, checkpoint_folder, run_grid, run_one, work
+from saflex_cli.training.checkpoint import Checkpoints
+from saflex_cli.training.live import LiveRun, metrics_path
 
 CPU = torch.device("cpu")
 

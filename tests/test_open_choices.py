@@ -12,13 +12,13 @@ from conftest import TinyCNN, tiny_mlp
 
 from saflex_cli.augment.base import AugBatch
 from saflex_cli.config import RunConfig
-from saflex_cli.core import SaflexStep, extrapolate, refine, refinement_stats
 from saflex_cli.data.splits import Split, Splits
-from saflex_cli.directions import output_bias_name, rms_normalised
 from saflex_cli.families.base import tensor_setup
-from saflex_cli.objectives import CrossEntropy
-from saflex_cli.pi import network_mode, validation_gradient
-from saflex_cli.trainer import EpochStats, Trainer
+from saflex_cli.method.core import SaflexStep, extrapolate, refine, refinement_stats
+from saflex_cli.method.directions import output_bias_name, rms_normalised
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.pi import network_mode, validation_gradient
+from saflex_cli.training.trainer import EpochStats, Trainer
 
 
 def brute_force_pi(model, x_aug, direction, x_clean=None):

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from saflex_cli.augment.mixup import Mixup, standard_gamma
 from saflex_cli.cli import app
 from saflex_cli.cli.common import build_configs
+from saflex_cli.runs.estimate import estimate_grid
+from saflex_cli.runs.grid import run_grid
 from saflex_cli.settings import expand, parse_assignment
-from saflex_cli.estimate import estimate_grid
-from saflex_cli.grid import run_grid
-from saflex_cli.records import read_record, record_path
+from saflex_cli.store.records import read_record, record_path
 
 torch.set_num_threads(2)
 
@@ -86,7 +86,7 @@ def test_dry_run_prints_the_device_hours(tmp_path):
 
 def test_every_method_is_priced_from_the_shipped_cpu_benchmark():
     """--dry-run finds each refiner's step (l2rw its own mode, soft-aug the plain step) for MedMNIST."""
-    from saflex_cli.estimate import default_benchmark, load_benchmark, step_mode
+    from saflex_cli.runs.estimate import default_benchmark, load_benchmark, step_mode
     from saflex_cli.registry import REFINERS
 
     configs = build_configs("medmnist", "pathmnist", "crop", False, "0", refine=",".join(REFINERS.names()), train={})

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from saflex_cli.core import SaflexStep, extrapolate, refine
-from saflex_cli.pi import validation_gradient
 from saflex_cli.errors import SaflexError
+from saflex_cli.method.core import SaflexStep, extrapolate, refine
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.pi import validation_gradient
 from saflex_cli.models.base import Classifier
-from saflex_cli.objectives import CrossEntropy
 
 torch.set_num_threads(2)
 K = 4

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from reliability_helpers import demo_config, one_thread
-from saflex_cli.grid import make_trainer, run_one
-from saflex_cli.live import LiveRun
+from saflex_cli.runs.grid import make_trainer, run_one
+from saflex_cli.training.live import LiveRun
 
 CPU = torch.device("cpu")
 

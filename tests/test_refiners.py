@@ -12,13 +12,13 @@ from torch.func import functional_call
 
 from saflex_cli.augment.base import AugBatch
 from saflex_cli.config import REFINE_READS, RunConfig
-from saflex_cli.core import refine
 from saflex_cli.data.splits import Split, Splits
 from saflex_cli.families.base import tensor_setup
-from saflex_cli.objectives import CrossEntropy
-from saflex_cli.refiners import LearningToReweight, reweighting_gradient, reweighting_weights
+from saflex_cli.method.core import refine
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.refiners import LearningToReweight, reweighting_gradient, reweighting_weights
 from saflex_cli.registry import REFINERS
-from saflex_cli.trainer import EpochStats, Trainer
+from saflex_cli.training.trainer import EpochStats, Trainer
 
 
 def test_the_registry_and_the_identity_table_name_the_same_methods():

@@ -7,12 +7,12 @@ import json
 import pandas as pd
 import pytest
 
-from saflex_cli.comparison import paired_gain, verdict
 from saflex_cli.config import RECORD_SCHEMA, RunConfig
 from saflex_cli.errors import SaflexError
 from saflex_cli.families.medmnist import defaults
-from saflex_cli.records import write_record
-from saflex_cli.report import write_report
+from saflex_cli.reporting.comparison import paired_gain, verdict
+from saflex_cli.reporting.report import write_report
+from saflex_cli.store.records import write_record
 
 
 def fake_record(out, aug, refine, seed, acc, dataset="dermamnist", family_defaults=defaults, saflex_stats=None,

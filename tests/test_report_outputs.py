@@ -8,11 +8,11 @@ import re
 import pandas as pd
 import pytest
 
-from saflex_cli import plots
 from saflex_cli.errors import SaflexError
-from saflex_cli.latex import escape
-from saflex_cli.records import record_path, write_record
-from saflex_cli.report import write_report
+from saflex_cli.reporting import plots
+from saflex_cli.reporting.latex import escape
+from saflex_cli.reporting.report import write_report
+from saflex_cli.store.records import record_path, write_record
 from test_report import fake_record, line_of
 
 # (aug, refine, seed, test acc, per-epoch val acc, kept, relabelled)

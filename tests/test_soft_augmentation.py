@@ -15,8 +15,8 @@ from saflex_cli.augment.crop import Crop, draw_offsets, translate
 from saflex_cli.cli.common import build_configs
 from saflex_cli.config import RunConfig
 from saflex_cli.errors import SaflexError
-from saflex_cli.objectives import CrossEntropy
-from saflex_cli.refiners import SoftAugmentation, make_refiner
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.refiners import SoftAugmentation, make_refiner
 
 OFFSETS = [(3, -5), (0, 0), (-28, 2), (10, 27), (-1, 1)]  # (dy, dx) per sample
 

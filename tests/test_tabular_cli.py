@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from saflex_cli.cli import app, main
 from saflex_cli.families.tabular import RECIPE, cells
-from saflex_cli.paper import paper_value
+from saflex_cli.reporting.paper import paper_value
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from saflex_cli.core import refine
-from saflex_cli.pi import directional_log_probs, trainable_parameters
 from saflex_cli.data.splits import Split
-from saflex_cli.evaluation import ClassifierEvaluator
-from saflex_cli.objectives import CrossEntropy
+from saflex_cli.method.core import refine
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.pi import directional_log_probs, trainable_parameters
 from saflex_cli.registry import BACKBONES
+from saflex_cli.training.evaluation import ClassifierEvaluator
 
 CARDS, N_CONT, K = [3, 4], 3, 3
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from saflex_cli import SaflexStep, refine
 from saflex_cli.cli import app, main
-from saflex_cli.pi import validation_gradient
 from saflex_cli.errors import SaflexError
-from saflex_cli.objectives import CrossEntropy
+from saflex_cli.method.objectives import CrossEntropy
+from saflex_cli.method.pi import validation_gradient
 from saflex_cli.registry import BACKBONES
 
 TINY = "test_resnet"  # timm's own test model with BatchNorm, 0.4 M parameters; 28x28 inputs work

@@ -10,8 +10,8 @@ import torch
 from saflex_cli.config import RunConfig
 from saflex_cli.data.batches import CyclingBatches, TensorBatches
 from saflex_cli.families.demo import build, defaults
-from saflex_cli.grid import make_trainer
-from saflex_cli.trainer import Trainer, TrainingDiverged
+from saflex_cli.runs.grid import make_trainer
+from saflex_cli.training.trainer import Trainer, TrainingDiverged
 
 
 def demo_config(**changes) -> RunConfig:
@@ -100,7 +100,7 @@ def test_validation_order_does_not_follow_the_training_order():
 
 
 def test_multistep_schedule_drops_the_lr_at_half_and_three_quarters():
-    from saflex_cli.trainer import lr_factor
+    from saflex_cli.training.trainer import lr_factor
     config = dataclasses.replace(demo_config(), epochs=8, optim=dataclasses.replace(demo_config().optim, schedule="multistep"))
     factor = lr_factor(config, steps_per_epoch=10)
     assert [factor(s) for s in (0, 39, 40, 59, 60, 79)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
@@ -110,7 +110,7 @@ def test_batchnorm_cnns_go_channels_last_on_cuda_only_and_compute_the_same():
     from conftest import TinyCNN, tiny_mlp
 
     from saflex_cli import refine
-    from saflex_cli.runtime import memory_format
+    from saflex_cli.compute.runtime import memory_format
 
     cnn = TinyCNN(num_classes=4).train()
     cuda, cpu = torch.device("cuda"), torch.device("cpu")

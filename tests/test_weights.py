@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from reliability_helpers import child_env, demo_config, one_thread
 from saflex_cli.cli import app
 from saflex_cli.errors import SaflexError
-from saflex_cli.grid import GridOptions, run_grid
-from saflex_cli.records import record_path, set_aside
-from saflex_cli.reevaluate import reevaluate
+from saflex_cli.runs.grid import GridOptions, run_grid
+from saflex_cli.runs.reevaluate import reevaluate
+from saflex_cli.store.records import record_path, set_aside
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """The `saflex` command: one subcommand per experiment family, plus report, eval and demo.
 
 Command modules only parse flags and delegate; every known error is printed here, in one line.
-They import torch and the rest of saflex inside their bodies, so `--help` answers at once.
+They import torch and the rest of saflex inside their bodies, so `--help` answers at once. The top
+layer: it may import every other package, and none imports it.
 """
 from __future__ import annotations
 

@@ -9,13 +9,13 @@ from rich.console import Console
 
 from ..config import REFINE_NEEDS, REFINE_READS, RunConfig, override
 from ..errors import SaflexError
-from ..estimate import default_benchmark, estimate_grid, load_benchmark
-from ..records import record_status
 from ..registry import AUGMENTERS, FAMILIES
+from ..runs.estimate import default_benchmark, estimate_grid, load_benchmark
+from ..store.records import record_status
 
 if TYPE_CHECKING:  # the rest imports torch: inside the functions, so `--help` does not wait for it
     from ..families.base import Recipe
-    from ..grid import GridOptions
+    from ..runs.grid import GridOptions
 
 console = Console(stderr=True)
 
@@ -112,7 +112,7 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
 
 def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throughput: Path | None) -> None:
     """The runs, which are recorded, and the device-hours of those still to run."""
-    from ..runtime import pick_device
+    from ..compute.runtime import pick_device
     path = throughput or default_benchmark(pick_device(device).type)
     benchmark = load_benchmark(path) if throughput is not None or path.exists() else None
     estimate = estimate_grid(configs, benchmark) if benchmark else None
@@ -136,9 +136,9 @@ def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throu
 def check_runs(configs: list[RunConfig], out: Path, device: str | None) -> None:
     """Refuse, before anything is written, what would fail later: an unusable --out or --device,
     an unknown Pi mode."""
-    from ..files import writable_folder
-    from ..pi import pi_estimator
-    from ..runtime import pick_device
+    from ..store.files import writable_folder
+    from ..method.pi import pi_estimator
+    from ..compute.runtime import pick_device
     if not configs:
         raise SaflexError("no runs to do")
     pick_device(device)
@@ -153,11 +153,11 @@ def execute(configs: list[RunConfig], out: Path, device: str | None, quiet: bool
             throughput: Path | None = None) -> list[RunConfig] | None:
     """Run the grid (or list it: --dry-run) and write the report; the configs run, with their data
     checksums (None for a dry run or a submitted SLURM job)."""
-    from ..distributed import is_leader
-    from ..executors import submit_grid
-    from ..fingerprint import with_data_checksums
-    from ..grid import GridOptions, busy_note, grid_problems, run_grid
-    from ..report import write_report
+    from ..compute.distributed import is_leader
+    from ..runs.executors import submit_grid
+    from ..runs.fingerprint import with_data_checksums
+    from ..runs.grid import GridOptions, busy_note, grid_problems, run_grid
+    from ..reporting.report import write_report
     options = options or GridOptions()
     check_runs(configs, out, device)
     configs = with_data_checksums(configs, fetch=not dry_run)

@@ -23,7 +23,7 @@ def demo(
 
     Example: saflex demo --seeds 0,1,2 --beta 0,inf
     """
-    from ..demo import print_summary, summarise
+    from ..reporting.demo import print_summary, summarise
     configs = run.execute(build_configs("demo", "digits", aug, saflex, seeds, refine=refine, train={"epochs": epochs}))
     if configs:
         print_summary(summarise(configs, run.out))

@@ -22,7 +22,7 @@ def evaluate(
 
     Example: saflex eval results/runs/demo/digits_mlp_none_seed0_0123456789.json --split val --selection last
     """
-    from ..reevaluate import TOLERANCE, reevaluate
+    from ..runs.reevaluate import TOLERANCE, reevaluate
     result = reevaluate(record, split, selection, data_root, device)
     console = Console()
     console.print(f"{record.name}, weights at {result.selection}, {result.split} split, on {result.device} "

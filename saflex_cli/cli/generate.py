@@ -31,8 +31,8 @@ def generate(
 ) -> None:
     """Generate (or resume) a pool with diffusers; `saflex diffusion --aug pool --pool ...` trains on it."""
     from ..families.diffusion import COLUMNS
-    from ..generate import METHODS, default_settings, generate_pool
-    from ..runtime import pick_device
+    from ..data.generate import METHODS, default_settings, generate_pool
+    from ..compute.runtime import pick_device
     if dataset not in COLUMNS:
         raise SaflexError(f"unknown dataset {dataset!r}; choose from: {', '.join(COLUMNS)}")
     if method not in METHODS:

@@ -26,7 +26,7 @@ def report(
     Writes NAME.md, NAME.csv (one row per run), NAME.tex (booktabs), NAME_summary.csv (one row per
     cell) and NAME_gains.csv into OUT. Example: saflex report --out results --family tabular --plots
     """
-    from ..report import write_report
+    from ..reporting.report import write_report
     families = [family] if family else [f for f in FAMILIES.names() if (out / "runs" / f).is_dir()]
     datasets = set(parse_list(dataset, "--dataset")) if dataset else None
     written = [write_report(out, f, selection, datasets, name, plots) for f in families]

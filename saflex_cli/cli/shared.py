@@ -79,12 +79,12 @@ class RunFlags:
         or print the configs (--show-config)."""
         configs = expand(configs, self.setting_list())
         if self.tensorboard:
-            from ..live import require_tensorboard
+            from ..training.live import require_tensorboard
             require_tensorboard()  # before any download or run
         if self.show_config:
             show(configs)
             return None
-        from ..grid import GridOptions
+        from ..runs.grid import GridOptions
         options = GridOptions(retry_failed=self.retry_failed, force=self.force, checkpoint_every=self.checkpoint_every,
                               workers=self.workers, save_model=self.save_model, tensorboard=self.tensorboard)
         return execute(configs, self.out, self.device, self.quiet, self.dry_run, options, self.executor,

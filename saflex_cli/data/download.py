@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import SaflexError
-from ..files import fsync_dir, host, pid_alive
+from ..store.files import fsync_dir, host, pid_alive
 
 CHUNK = 1 << 20
 RETRIES = 3

@@ -30,7 +30,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import SaflexError
-from ..records import atomic_write_text
+from ..store.files import atomic_write_text
 from .catalog import Folder, register_catalog
 
 MANIFEST_NAME = "saflex-manifest.json"

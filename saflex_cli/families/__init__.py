@@ -1,4 +1,7 @@
-"""Experiment families; importing this package registers each recipe in FAMILIES."""
+"""Experiment families; importing this package registers each recipe in FAMILIES.
+
+May import training and everything beneath it; never runs, reporting or the CLI.
+"""
 from . import demo, diffusion, flyp, medmnist, tabular  # noqa: F401  (registration)
 from .base import Cell, Recipe
 

@@ -12,10 +12,10 @@ from ..config import RunConfig
 from ..data.batches import CyclingBatches, TensorBatches, index_inputs
 from ..data.splits import Splits
 from ..errors import SaflexError
-from ..evaluation import ClassifierEvaluator
-from ..objectives import CrossEntropy, Objective
+from ..method.objectives import CrossEntropy, Objective
 from ..registry import AUGMENTERS
-from ..trainer import TrainSetup
+from ..training.evaluation import ClassifierEvaluator
+from ..training.trainer import TrainSetup
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from ..data.batches import CyclingBatches, LoaderBatches, TensorBatches
 from ..data.images import GenerationData, preload
 from ..data.pools import ensure_manifest, read_pool_images, select_pool
 from ..errors import SaflexError
-from ..evaluation import ClassifierEvaluator
-from ..objectives import CrossEntropy
+from ..method.objectives import CrossEntropy
 from ..registry import AUGMENTERS, BACKBONES, DATASETS, FAMILIES
-from ..trainer import TrainSetup
+from ..training.evaluation import ClassifierEvaluator
+from ..training.trainer import TrainSetup
 from .base import REFINE_LABELS, Cell, Recipe, make_augmenter, require_plain_validation, upstream_method_label
 
 COLUMNS = {"cub": "cub (fine-grained)", "iwildcam": "iwildcam (OOD)"}

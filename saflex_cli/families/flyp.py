@@ -21,21 +21,21 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from .. import metrics
 from ..augment.paired import ImagePart
+from ..compute.runtime import autocast
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.batches import CyclingBatches, LoaderBatches, StepsPerEpoch
 from ..data.catalog import DataFile, register_catalog
 from ..data.images import ImageFiles
 from ..data.wilds import NUM_CLASSES, WILDS_SPLITS, CaptionedImages, eval_transform, load_iwildcam
-from ..ensembling import DEFAULT_ALPHAS, WeightEnsemble
 from ..errors import SaflexError
+from ..method.objectives import Contrastive, CrossEntropy
 from ..models.clip import (ClipModel, class_embeddings, image_classifier, image_size, load_clip, set_zero_shot_head,
                            tokenizer, weights_source)
-from ..objectives import Contrastive, CrossEntropy
 from ..registry import AUGMENTERS, FAMILIES
-from ..runtime import autocast
-from ..trainer import TrainSetup
+from ..training import metrics
+from ..training.ensembling import DEFAULT_ALPHAS, WeightEnsemble
+from ..training.trainer import TrainSetup
 from .base import Cell, Recipe, require_plain_validation, upstream_method_label
 
 METHODS = ("zeroshot", "lpft", "flyp")

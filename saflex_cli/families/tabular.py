@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from ..compute.distributed import is_leader
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, feature_count, folder, load_tabular
-from ..distributed import is_leader
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Recipe, tensor_setup, upstream_method_label

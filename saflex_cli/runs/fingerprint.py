@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .config import RunConfig
-from .data.download import md5sum
-from .registry import FAMILIES
+from ..config import RunConfig
+from ..data.download import md5sum
+from ..registry import FAMILIES
 
 _CACHE: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> md5: each file hashed once per process
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .records import atomic_write_text
+from ..store.records import atomic_write_text
+from .plots import save_figure
 
 
 def trust_frame(records: list[dict], method_of=None) -> pd.DataFrame:
@@ -87,7 +88,6 @@ def plot_trust(frame: pd.DataFrame, path: Path) -> Path | None:
         axis.set_title(f"{method} on {dataset}", fontsize=9)
         axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    from .plots import save_figure  # plots reads the report's tables, which import this module
     return save_figure(figure, path)
 
 

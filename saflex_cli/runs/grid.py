@@ -20,19 +20,19 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .checkpoint import Checkpoints
+from ..compute.distributed import Ranks, broadcast, init_from_env, local_device
+from ..compute.runtime import (deterministic_mode, device_description, git_commit, package_versions, pick_device,
+                               prepare_determinism, seed_everything)
+from ..config import RECORD_SCHEMA, SAVE_MODEL, RunConfig
+from ..errors import SaflexError
+from ..registry import FAMILIES
+from ..store.files import append_line, host, sweep_temp_files
+from ..store.records import read_record, record_path, record_status, set_aside, stale_records, write_record
+from ..training.checkpoint import Checkpoints
+from ..training.live import LiveRun, require_tensorboard
+from ..training.trainer import Trainer, TrainingDiverged
+from ..training.weights import save_weights, wanted_selections
 from .claims import Claim, sweep_claims
-from .config import RECORD_SCHEMA, SAVE_MODEL, RunConfig
-from .distributed import Ranks, broadcast, init_from_env, local_device
-from .errors import SaflexError
-from .files import append_line, host, sweep_temp_files
-from .live import LiveRun, require_tensorboard
-from .records import read_record, record_path, record_status, set_aside, stale_records, write_record
-from .registry import FAMILIES
-from .runtime import (deterministic_mode, device_description, git_commit, package_versions, pick_device,
-                      prepare_determinism, seed_everything)
-from .trainer import Trainer, TrainingDiverged
-from .weights import save_weights, wanted_selections
 
 console = Console(stderr=True)
 OUT_OF_MEMORY = (torch.OutOfMemoryError,)

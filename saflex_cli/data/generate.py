@@ -19,9 +19,9 @@ from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .data.images import GenerationData
-from .data.pools import Manifest, PoolImage, read_manifest, sha256_bytes
-from .errors import SaflexError
+from ..errors import SaflexError
+from .images import GenerationData
+from .pools import Manifest, PoolImage, read_manifest, sha256_bytes
 
 METHODS = ("img2img", "instructpix2pix", "txt2img")
 PIPELINES = {"img2img": "StableDiffusionImg2ImgPipeline", "instructpix2pix": "StableDiffusionInstructPix2PixPipeline",

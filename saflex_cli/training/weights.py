@@ -17,10 +17,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from .config import RunConfig
-from .errors import SaflexError
-from .files import atomic_write
-from .records import record_path
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..store.files import atomic_write
+from ..store.records import record_path
 
 FORMAT = "1"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import SaflexError
+from ..errors import SaflexError
 
 TRACKED_PACKAGES = ("torch", "torchvision", "numpy", "medmnist", "timm", "open_clip_torch",
                     "scikit-learn", "pandas", "saflex")

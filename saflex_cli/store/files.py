@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .errors import SaflexError
+from ..errors import SaflexError
 
 TEMP_SUFFIX = ".tmp"
 NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .config import RunConfig
-from .errors import SaflexError
-from .registry import FAMILIES
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..registry import FAMILIES
 
 # A run's model -> the benchmark backbone that stands in for it (the same network at the same
 # input size; random weights do not change a step's time). Models not here are looked up by name.
@@ -29,7 +29,7 @@ STAND_INS = {"ViT-B-16-quickgelu": "clip_vit_b16", "ViT-B-16": "clip_vit_b16", "
 
 def default_benchmark(device_type: str) -> Path:
     """The shipped benchmark of a device type (cpu, cuda); a file system path, as pip installs unpacked."""
-    return Path(str(resources.files(__package__) / "resources" / "benchmarks" / f"overhead-{device_type}.json"))
+    return Path(str(resources.files("saflex_cli") / "resources" / "benchmarks" / f"overhead-{device_type}.json"))
 
 
 def load_benchmark(path: Path) -> dict:

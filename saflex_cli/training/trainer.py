@@ -22,13 +22,13 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..compute.distributed import RankShare, Ranks, share
+from ..compute.runtime import autocast, full_precision, loss_scaler, on_device
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..method.objectives import Objective
+from ..method.refiners import make_refiner
 from .checkpoint import rng_state, set_rng_state
-from .config import RunConfig
-from .distributed import RankShare, Ranks, share
-from .errors import SaflexError
-from .objectives import Objective
-from .refiners import make_refiner
-from .runtime import autocast, full_precision, loss_scaler, on_device
 
 
 class TrainingDiverged(SaflexError):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .config import RunConfig
-from .errors import SaflexError
+from ..compute.runtime import deterministic_mode, on_device, pick_device, seed_everything
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..registry import FAMILIES
+from ..store.records import read_record
+from ..training.weights import load_weights
 from .fingerprint import data_checksums
-from .records import read_record
-from .registry import FAMILIES
-from .runtime import deterministic_mode, on_device, pick_device, seed_everything
-from .weights import load_weights
 
 SPLITS = ("test", "val")
 TOLERANCE = 1e-6  # same device and precision: the same numbers, up to float summation order

@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
+from ..config import RunConfig
+from ..errors import SaflexError
 from .claims import release_held
-from .config import RunConfig
-from .errors import SaflexError
 from .grid import GridOptions, GridOutcome, completed_runs, outcome_from_records, run_grid
 
 CLUSTERS = {"slurm": "slurm", "submitit-local": "local"}

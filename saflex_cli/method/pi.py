@@ -27,9 +27,9 @@ from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .data.batches import input_count
-from .distributed import mean_over_ranks
-from .errors import SaflexError
+from ..compute.distributed import mean_over_ranks
+from ..data.batches import input_count
+from ..errors import SaflexError
 from .objectives import Objective, concat_inputs
 
 ParamDict = dict[str, Tensor]

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data.batches import input_count
-from .distributed import share
+from ..compute.distributed import share
+from ..data.batches import input_count
 
 
 class Objective(Protocol):

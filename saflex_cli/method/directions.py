@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .distributed import sum_over_ranks
-from .errors import SaflexError
+from ..compute.distributed import sum_over_ranks
+from ..errors import SaflexError
 
 ParamDict = dict[str, Tensor]
 

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..compute.runtime import autocast
+from ..data.batches import split_batches
+from ..data.splits import Split
 from . import metrics
-from .data.batches import split_batches
-from .data.splits import Split
-from .runtime import autocast
 
 
 @torch.no_grad()

@@ -17,10 +17,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from .config import RunConfig
-from .errors import SaflexError
-from .files import append_line, atomic_write_text
-from .records import record_path
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..store.files import append_line, atomic_write_text
+from ..store.records import record_path
 
 HIDDEN_METRICS = ("top_prediction_share",)  # kept in the record for the report, not worth a column here
 

@@ -1,7 +1,7 @@
 """The report's tables as LaTeX to paste into a paper: booktabs, one column per dataset.
 
 One `table` per model, rows in the paper's order; each cell is our mean ± std with the paper's
-mean in brackets (the same numbers as the Markdown: report.cell_summaries). Every piece of text
+mean in brackets (the same numbers as the Markdown: tables.cell_summaries). Every piece of text
 from the records (methods, setting labels, datasets) is escaped, so a label such as
 `batch_size=16` or a caption with `%` compiles as it reads. Needs \\usepackage{booktabs}.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .families.base import Recipe
-from .report import cell_summaries, ordered_rows, row_name, shared_settings, without_settings
+from ..families.base import Recipe
+from .tables import cell_summaries, ordered_rows, row_name, shared_settings, without_settings
 
 SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",

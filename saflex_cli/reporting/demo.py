@@ -13,13 +13,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .config import RunConfig
-from .distributed import is_leader
-from .errors import SaflexError
-from .grid import GridOptions, busy_note, grid_problems, run_grid
-from .records import read_record, record_path
-from .registry import FAMILIES
-from .report import recipe_default, row_name, setting_differences
+from ..compute.distributed import is_leader
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..registry import FAMILIES
+from ..runs.grid import GridOptions, busy_note, grid_problems, run_grid
+from ..store.records import read_record, record_path
+from .tables import recipe_default, row_name, setting_differences
 
 METHODS = (("none", "none"), ("label-shift", "none"), ("label-shift", "saflex"))
 COLUMNS = (("acc", "test acc (%)"), ("kept_fraction", "kept (%)"), ("corrupted_kept_fraction", "corrupted kept (%)"),

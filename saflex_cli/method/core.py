@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..compute.distributed import own_rows, sum_over_ranks
+from ..errors import SaflexError
 from .directions import preconditioned, rms_normalised, without_output_bias
-from .distributed import own_rows, sum_over_ranks
-from .errors import SaflexError
 from .objectives import CrossEntropy, Objective
 from .pi import ParamDict, network_mode, pi_estimator
 

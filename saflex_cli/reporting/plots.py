@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import SaflexError
-from .families.base import Recipe
-from .files import atomic_write
-from .report import cell_summaries, ordered_rows, row_name, shared_settings, without_settings
+from ..errors import SaflexError
+from ..families.base import Recipe
+from ..store.files import atomic_write
+from .tables import cell_summaries, ordered_rows, row_name, shared_settings, without_settings
 
 DPI = 130
 MIN_WIDTH = 8.0  # inches: room for the row names and the title of a one-panel figure

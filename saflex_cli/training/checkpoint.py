@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_write
+from ..store.files import atomic_write
 
 FORMAT = 1
 KEEP = 2  # the newest and the one before it, in case the newest turns out unreadable

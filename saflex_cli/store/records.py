@@ -11,8 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
-from .config import RECORD_SCHEMA, RunConfig
-from .errors import SaflexError
+from ..config import RECORD_SCHEMA, RunConfig
+from ..errors import SaflexError
 from .files import atomic_write_text
 
 __all__ = ["atomic_write_text", "record_path", "write_record", "read_record", "record_status", "is_done",

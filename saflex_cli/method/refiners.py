@@ -21,13 +21,13 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad
 
-from .config import RunConfig
+from ..compute.distributed import sum_over_ranks
+from ..config import RunConfig
+from ..errors import SaflexError
+from ..registry import REFINERS
 from .core import Refined, SaflexStep
-from .distributed import sum_over_ranks
-from .errors import SaflexError
 from .objectives import Objective, weighted_soft_cross_entropy
 from .pi import differentiable_attention, functional_twin, network_mode, trainable_parameters, validation_gradient
-from .registry import REFINERS
 
 
 class Upstream:

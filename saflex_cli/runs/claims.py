@@ -22,8 +22,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import SaflexError
-from .files import atomic_write_text, host, pid_alive
+from ..errors import SaflexError
+from ..store.files import atomic_write_text, host, pid_alive
 
 TTL_S = 600.0  # a claim whose heartbeat is this old belongs to a lost worker (clocks via NTP)
 HEARTBEAT_S = 30.0
