@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .comparison import interval_text, paired_gain, verdict
+from .comparison import interval_text, paired_gain
 from .config import RunConfig
 from .errors import SaflexError
 from .families.base import Recipe
 from .paper import paper_value
+from .readings import read_gain, reference_gain
 from .records import atomic_write_text, load_failures, load_records
 from .registry import FAMILIES
 from .trust import write_trust_report
@@ -124,6 +125,7 @@ def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame
                          "method": cell.method, "aug": config.aug, "refine": config.refine,
                          "settings": ", ".join(f"{k}={v}" for k, v in differences.items()), **keys,
                          "data": ";".join(f"{n}={c}" for n, c in config.data_checksums),
+                         "release": (record.get("data") or {}).get("release"),
                          "seed": config.seed, "value": cell.value, "selection": selection,
                          "epochs": len(record["epochs"]), "train_s_per_epoch": float(np.median(epoch_times)),
                          "device": record["device"], "run_id": record["run_id"],
@@ -138,7 +140,7 @@ def label_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Each setting's row label: its differences from the defaults, and its data's checksums or its
     key where two settings of one cell would otherwise share a label."""
     frame = frame.copy()
-    frame["label"] = frame.settings
+    frame["label"] = [", ".join(p for p in pair if p) for pair in zip(frame.settings, superseded_notes(frame))]
     for column in ("data", "setting_key"):
         groups = frame.groupby(["model", "column", "method", "label"], sort=False).setting_key.transform("nunique")
         clash = groups > 1
@@ -147,10 +149,21 @@ def label_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def data_label(checksums: str) -> str:
+def superseded_notes(frame: pd.DataFrame) -> list[str]:
+    """'unofficial pneumoniamnist.npz 3062d8c6 (superseded by the official file)' for a row whose data file's
+    checksum is no known release (its record's provenance says 'unverified') in a cell that also has
+    rows on an official release (the reduced PneumoniaMNIST copy beside the official file)."""
+    official = frame.release.notna() & (frame.release != "unverified")
+    cell_has_official = official.groupby([frame.model, frame.column]).transform("any")
+    superseded = (frame.release == "unverified") & cell_has_official
+    return [f"{data_label(data, 'unofficial')} (superseded by the official file)" if old else ""
+            for old, data in zip(superseded, frame.data)]
+
+
+def data_label(checksums: str, prefix: str = "data") -> str:
     """'a.npz=md5:3062d8c6...' -> 'data a.npz 3062d8c6': enough to tell two versions of a file apart."""
     parts = [pair.split("=", 1) for pair in checksums.split(";") if pair]
-    return "data " + (", ".join(f"{name} {value.split(':')[-1][:8]}" for name, value in parts) or "unrecorded")
+    return f"{prefix} " + (", ".join(f"{name} {value.split(':')[-1][:8]}" for name, value in parts) or "unrecorded")
 
 
 @dataclasses.dataclass
@@ -250,13 +263,16 @@ def render_table(recipe: Recipe, model: str, frame: pd.DataFrame) -> list[str]:
     if common:
         lines += [f"Settings of every row below (beyond the recipe's defaults): {', '.join(common)}.", ""]
     lines += ["| method | " + " | ".join(columns) + " | train s/epoch |", "|---" * (len(columns) + 2) + "|"]
+    published = published_rows(recipe, model, columns)
     for method, label in ordered_rows(recipe, frame):
+        if method != "No Aug" and published:  # right below the last No Aug row (or first, if there is none)
+            lines, published = lines + published, []
         texts = [_cell_text(cells[(model, column, method, label)]) if (model, column, method, label) in cells else "—"
                  for column in columns]
         seconds = seconds_per_epoch(frame[(frame.method == method) & (frame.label == label)])
         seconds = seconds if isinstance(seconds, str) else f"{seconds:.2f}"
         lines.append(f"| {row_name(method, label)} | " + " | ".join(texts) + f" | {seconds} |")
-    lines += reference_rows(recipe, model, columns, set(frame.method))
+    lines += published + reference_rows(recipe, model, columns, set(frame.method))
     return lines
 
 
@@ -272,6 +288,16 @@ def reference_rows(recipe: Recipe, model: str, columns: list[str], trained: set[
             values = [paper_value((number,), method, model, column) for column in columns]
             texts = [f"paper {v[0]:.2f} ± {v[1]:.2f}" if v else "—" for v in values]
             rows.append(f"| {method} (paper Table {number}; not trained here) | " + " | ".join(texts) + " | — |")
+    return rows
+
+
+def published_rows(recipe: Recipe, model: str, columns: list[str]) -> list[str]:
+    """The recipe's published rows (not the paper's) with a value for some column of the table."""
+    rows = []
+    for published in recipe.published:
+        texts = [published.cell(model, column) for column in columns]
+        if any(texts):
+            rows.append(f"| {published.label} | " + " | ".join(t or "—" for t in texts) + " | — |")
     return rows
 
 
@@ -296,14 +322,17 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
             if gain is None:
                 continue
             base_method = base.iloc[0].method
-            paper_ours = paper_value(recipe.tables, method, model, column)
-            paper_base = paper_value(recipe.tables, base_method, model, column)
             # The paper has no row for a changed choice: its value is the default's, not a measured gain.
-            paper_gain = paper_ours[0] - paper_base[0] if paper_ours and paper_base and name != "SAflex" else None
+            reference = reference_gain(recipe.tables, method, base_method, model, column) if name != "SAflex" else None
+            reading = read_gain(gain.low, gain.high, reference, gain.std, gain.n)
             out.append({"model": model, "column": column, "method": method, "label": label, "versus": base_method,
                         "versus_label": base.iloc[0].label, "kind": name, "n": gain.n, "gain": gain.mean,
-                        "gain_std": gain.std, "low": gain.low, "high": gain.high, "paper_gain": paper_gain,
-                        "reading": verdict(gain, paper_gain), "interval": interval_text(gain)})
+                        "gain_std": gain.std, "low": gain.low, "high": gain.high,
+                        "paper_gain": reference.gain if reference and not reference.source else None,
+                        "reference_gain": reference.gain if reference else None,
+                        "reference": reference.source if reference else "", "decision": reading.decision,
+                        "seeds_to_decide": reading.seeds_to_decide, "reading": reading.text,
+                        "interval": interval_text(gain)})
     return pd.DataFrame(out)
 
 
@@ -312,12 +341,16 @@ def render_gains(gains: pd.DataFrame) -> list[str]:
         return []
     lines = ["## Gains, paired by seed", "",
              "Each row: the per-seed difference between a row and its counterpart (the same settings and seeds, "
-             "without the refinement, without augmentation, or with SAflex's choices at the paper's defaults), its mean with a 95% t interval over seeds, and the "
-             "paper's difference of means where it has both rows.", "",
+             "without the refinement, without augmentation, or with SAflex's choices at the paper's defaults), its mean with a 95% t interval over seeds, the "
+             "paper's difference of means G where it has both rows (marked 'ref.' where the paper has no value for the "
+             "dataset and G is its smallest gain for the comparison in the family's table), and the reading: "
+             "reproduced, ruled out (the interval excludes G), below zero, or undecided with the seeds that would "
+             "decide it at the observed spread (readings.py).", "",
              "| model | dataset | row | versus | n | Δ (paired) | 95% interval | paper Δ | reading |",
              "|---|---|---|---|---|---|---|---|---|"]
     for row in gains.itertuples():
-        paper = f"{row.paper_gain:+.2f}" if row.paper_gain is not None and not pd.isna(row.paper_gain) else "—"
+        reference = row.reference_gain
+        paper = "—" if reference is None or pd.isna(reference) else f"{reference:+.2f}" + (" ref." if row.reference else "")
         lines.append(f"| {row.model} | {row.column} | {row_name(row.method, row.label)} | "
                      f"{row_name(row.versus, row.versus_label)} | {row.n} | {row.gain:+.2f} | {row.interval} | "
                      f"{paper} | {row.reading} |")
@@ -367,7 +400,7 @@ def _gain_text(gains: pd.DataFrame) -> str:
     if gains.empty:
         return "—"
     row = gains.iloc[0]
-    return f"{row.gain:+.2f} {row.interval}" + ("" if row.n > 1 else " (1 seed)")
+    return f"{row.gain:+.2f} {row.interval} {row.decision}" if row.n > 1 else f"{row.gain:+.2f} — (1 seed)"
 
 
 def render_settings(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:

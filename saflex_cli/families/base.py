@@ -14,6 +14,7 @@ from ..data.splits import Splits
 from ..errors import SaflexError
 from ..evaluation import ClassifierEvaluator
 from ..objectives import CrossEntropy, Objective
+from ..paper import PublishedRow
 from ..registry import AUGMENTERS
 from ..trainer import TrainSetup
 
@@ -51,6 +52,7 @@ class Recipe:
     options: dict[str, str] = field(default_factory=dict)  # family settings (RunConfig.options): name -> meaning
     extra_augmenters: tuple[str, ...] = ()  # accepted by --aug, but not rows of the paper's table (--aug all)
     reference_tables: tuple[int, ...] = ()  # more of the paper's tables whose rows the report shows beside ours
+    published: tuple[PublishedRow, ...] = ()  # published rows, not the paper's, shown beside the No Aug rows
     # The defaults a run's settings are told apart from in the report, from its config and its
     # record's data provenance (None: defaults(dataset)).
     baseline: Callable[[RunConfig, dict], RunConfig] | None = None
