@@ -400,7 +400,10 @@ def _gain_text(gains: pd.DataFrame) -> str:
     if gains.empty:
         return "—"
     row = gains.iloc[0]
-    return f"{row.gain:+.2f} {row.interval} {row.decision}" if row.n > 1 else f"{row.gain:+.2f} — (1 seed)"
+    if row.n < 2:
+        return f"{row.gain:+.2f} — (1 seed)"
+    cost = f" ({int(row.seeds_to_decide)} seeds decide)" if row.decision == "undecided" else ""
+    return f"{row.gain:+.2f} {row.interval} {row.decision}{cost}"
 
 
 def render_settings(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:

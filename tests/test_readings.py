@@ -114,8 +114,8 @@ def test_the_report_reads_each_gain_of_chosen_records(tmp_path):
     undecided = gain_line(table, "SAflex (w/ Mixup)", "Mixup", "dermamnist")
     assert "undecided: the interval holds 0 and the paper's +1.72" in undecided
     gains = pd.read_csv(csv_path.with_name("medmnist_gains.csv"))
-    row = gains[(gains.column == "dermamnist") & (gains.method == "SAflex (w/ Mixup)") & (gains.kind == "upstream")].iloc[0]
-    assert row.decision == "undecided" and row.seeds_to_decide == seeds_to_decide(row.gain_std, row.paper_gain)
+    derma = gains[(gains.column == "dermamnist") & (gains.method == "SAflex (w/ Mixup)") & (gains.kind == "upstream")].iloc[0]
+    assert derma.decision == "undecided" and derma.seeds_to_decide == seeds_to_decide(derma.gain_std, derma.paper_gain)
     # Mixup - No Aug: -2.0, -2.3, -1.6 against the paper's -0.92: below it, so the paper's gain is ruled out.
     assert "reproduced: below zero; the paper's -0.92 lies above the interval" in gain_line(table, "Mixup", "No Aug", "dermamnist")
     reference = table1_gains("SAflex (w/ Mixup)", "Mixup")
@@ -126,6 +126,8 @@ def test_the_report_reads_each_gain_of_chosen_records(tmp_path):
     # The settings table, which the findings page shows, carries the decision after each interval.
     settings = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | 3 |")
     assert "] reproduced |" in settings
+    settings = line_of(table, "| ResNet-18 | dermamnist | SAflex (w/ Mixup) | 3 |")
+    assert f"] undecided ({seeds_to_decide(derma.gain_std, derma.paper_gain)} seeds decide) |" in settings
 
 
 def test_a_tabular_fixed_split_gain_is_ruled_out_against_table_2(tmp_path):
