@@ -29,6 +29,17 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class PublishedRow:
+    """A published row beside ours in the report: the outside check that our trainer, not the method,
+    is not what differs (MedMNIST v2's No Aug numbers, on datasets the paper's table lacks). The report
+    reads its values (reporting/paper.py published_cell)."""
+
+    label: str  # the row's name in the report
+    resource: str  # a CSV in resources/ with columns model, dataset, test_acc, test_auc (fractions), source
+    models: dict[str, str] = field(default_factory=dict)  # the report's model name -> the CSV's
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     datasets: tuple[str, ...]  # what `--dataset all` runs: the paper's table columns
@@ -51,6 +62,7 @@ class Recipe:
     options: dict[str, str] = field(default_factory=dict)  # family settings (RunConfig.options): name -> meaning
     extra_augmenters: tuple[str, ...] = ()  # accepted by --aug, but not rows of the paper's table (--aug all)
     reference_tables: tuple[int, ...] = ()  # more of the paper's tables whose rows the report shows beside ours
+    published: tuple[PublishedRow, ...] = ()  # published rows, not the paper's, shown beside the No Aug rows
     # The defaults a run's settings are told apart from in the report, from its config and its
     # record's data provenance (None: defaults(dataset)).
     baseline: Callable[[RunConfig, dict], RunConfig] | None = None

@@ -13,7 +13,7 @@ import torch
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.medmnist import TABLE1_DATASETS, ensure_file, folder, info, load_medmnist, npz_path
 from ..registry import BACKBONES, FAMILIES
-from .base import Cell, Recipe, tensor_setup, upstream_method_label
+from .base import Cell, PublishedRow, Recipe, tensor_setup, upstream_method_label
 
 AUG_NAMES = {"randaug": "RandAug", "mixup": "Mixup", "crop": "Crop"}
 PAPER_MODEL = {"resnet18_28": "ResNet-18"}
@@ -63,6 +63,9 @@ RECIPE = FAMILIES.register("medmnist")(Recipe(
     caption="Test accuracy (%) of ResNet-18 (28) on MedMNIST v2",
     train_size=lambda config: info(config.dataset)["n_samples"]["train"], data_files=data_files, fetch=fetch,
     reference_tables=(7, 8),
+    # Its trainer's own numbers: the same ResNet-18 (28) and recipe, on every 2D set (Table 1's too).
+    published=(PublishedRow("No Aug, MedMNIST v2 benchmark (Yang et al. 2023, Table 3; not trained here)",
+                            "medmnist_v2_benchmark.csv", {"ResNet-18": "ResNet-18 (28)"}),),
     options={"as_rgb": "grayscale images as 3 channels (MedMNIST v2 paper) or 1 (its script)",
              "size": "image side: 28 (the paper's), 64, 128 or 224", "skip_md5": "use a file of unknown checksum"},
 ))

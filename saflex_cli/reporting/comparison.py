@@ -1,8 +1,8 @@
-"""Paired-by-seed differences between two settings, with a 95% interval, and their verdict.
+"""Paired-by-seed differences between two settings, with a 95% interval (readings.py reads it).
 
 Two runs with the same seed share their initial weights, data order and split; their difference
 removes that shared noise, so a gain is read from the per-seed differences (a t interval over
-them), not from two independent means. The sign test of the paper's gain stays beside it.
+them), not from two independent means.
 """
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ class PairedGain:
         return not (self.low > 0 or self.high < 0)
 
 
+def half_width(spread: float, n: int) -> float:
+    """The half width of the 95% t interval of the mean of n differences of std `spread`."""
+    return float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * spread / math.sqrt(n)
+
+
 def paired_gain(ours: dict[int, float], base: dict[int, float]) -> PairedGain | None:
     """ours[s] - base[s] over the seeds both have; None when they share none."""
     seeds = tuple(sorted(set(ours) & set(base)))
@@ -42,22 +47,8 @@ def paired_gain(ours: dict[int, float], base: dict[int, float]) -> PairedGain | 
     if len(seeds) < 2:
         return PairedGain(seeds, mean, math.nan, math.nan, math.nan)
     std = float(differences.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, len(seeds) - 1)) * std / math.sqrt(len(seeds))
+    half = half_width(std, len(seeds))
     return PairedGain(seeds, mean, std, mean - half, mean + half)
-
-
-def verdict(gain: PairedGain, paper_gain: float | None) -> str:
-    """The interval's reading, then the sign test against the paper's gain where it has one."""
-    if gain.n < 2:
-        reading = "one seed: no interval"
-    elif gain.covers_zero:
-        reading = "not distinguishable from zero"
-    else:
-        reading = "above zero" if gain.low > 0 else "below zero"
-    if paper_gain is None:
-        return reading
-    same_sign = np.sign(gain.mean) == np.sign(paper_gain)
-    return f"{reading}; sign {'agrees ✓' if same_sign else 'differs ✗'} with the paper's"
 
 
 def interval_text(gain: PairedGain) -> str:

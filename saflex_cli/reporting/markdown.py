@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..families.base import Recipe
-from .paper import paper_value
+from .paper import paper_value, published_cell
 from .tables import (DECISIONS, cell_summaries, ordered_groups, ordered_rows, recorded, row_name, seconds_per_epoch,
                      shared_settings, without_settings)
 
@@ -30,13 +30,16 @@ def render_table(recipe: Recipe, model: str, frame: pd.DataFrame) -> list[str]:
     if common:
         lines += [f"Settings of every row below (beyond the recipe's defaults): {', '.join(common)}.", ""]
     lines += ["| method | " + " | ".join(columns) + " | train s/epoch |", "|---" * (len(columns) + 2) + "|"]
+    published = published_rows(recipe, model, columns)
     for method, label in ordered_rows(recipe, frame):
+        if method != "No Aug" and published:  # right below the last No Aug row (or first, if there is none)
+            lines, published = lines + published, []
         texts = [_cell_text(cells[(model, column, method, label)]) if (model, column, method, label) in cells else "—"
                  for column in columns]
         seconds = seconds_per_epoch(frame[(frame.method == method) & (frame.label == label)])
         seconds = seconds if isinstance(seconds, str) else f"{seconds:.2f}"
         lines.append(f"| {row_name(method, label)} | " + " | ".join(texts) + f" | {seconds} |")
-    lines += reference_rows(recipe, model, columns, set(frame.method))
+    lines += published + reference_rows(recipe, model, columns, set(frame.method))
     return lines
 
 
@@ -55,17 +58,31 @@ def reference_rows(recipe: Recipe, model: str, columns: list[str], trained: set[
     return rows
 
 
+def published_rows(recipe: Recipe, model: str, columns: list[str]) -> list[str]:
+    """The recipe's published rows (not the paper's) with a value for some column of the table."""
+    rows = []
+    for published in recipe.published:
+        texts = [published_cell(published, model, column) for column in columns]
+        if any(texts):
+            rows.append(f"| {published.label} | " + " | ".join(t or "—" for t in texts) + " | — |")
+    return rows
+
+
 def render_gains(gains: pd.DataFrame) -> list[str]:
     if gains.empty:
         return []
     lines = ["## Gains, paired by seed", "",
              "Each row: the per-seed difference between a row and its counterpart (the same settings and seeds, "
-             "without the refinement, without augmentation, or with SAflex's choices at the paper's defaults), its mean with a 95% t interval over seeds, and the "
-             "paper's difference of means where it has both rows.", "",
+             "without the refinement, without augmentation, or with SAflex's choices at the paper's defaults), its mean with a 95% t interval over seeds, the "
+             "paper's difference of means G where it has both rows (marked 'ref.' where the paper has no value for the "
+             "dataset and G is its smallest gain for the comparison in the family's table), and the reading: "
+             "reproduced, ruled out (the interval excludes G), below zero, or undecided with the seeds that would "
+             "decide it at the observed spread (readings.py).", "",
              "| model | dataset | row | versus | n | Δ (paired) | 95% interval | paper Δ | reading |",
              "|---|---|---|---|---|---|---|---|---|"]
     for row in gains.itertuples():
-        paper = f"{row.paper_gain:+.2f}" if row.paper_gain is not None and not pd.isna(row.paper_gain) else "—"
+        reference = row.reference_gain
+        paper = "—" if reference is None or pd.isna(reference) else f"{reference:+.2f}" + (" ref." if row.reference else "")
         lines.append(f"| {row.model} | {row.column} | {row_name(row.method, row.label)} | "
                      f"{row_name(row.versus, row.versus_label)} | {row.n} | {row.gain:+.2f} | {row.interval} | "
                      f"{paper} | {row.reading} |")
@@ -110,7 +127,10 @@ def _gain_text(gains: pd.DataFrame) -> str:
     if gains.empty:
         return "—"
     row = gains.iloc[0]
-    return f"{row.gain:+.2f} {row.interval}" + ("" if row.n > 1 else " (1 seed)")
+    if row.n < 2:
+        return f"{row.gain:+.2f} — (1 seed)"
+    cost = f" ({int(row.seeds_to_decide)} seeds decide)" if row.decision == "undecided" else ""
+    return f"{row.gain:+.2f} {row.interval} {row.decision}{cost}"
 
 
 def render_settings(recipe: Recipe, frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:

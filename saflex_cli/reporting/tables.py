@@ -20,8 +20,9 @@ import pandas as pd
 
 from ..config import RunConfig
 from ..families.base import Recipe
-from .comparison import interval_text, paired_gain, verdict
+from .comparison import interval_text, paired_gain
 from .paper import paper_value
+from .readings import read_gain, reference_gain
 
 # Not settings of a row: what the table's layout, the method's name or the data already say.
 NOT_IN_LABEL = {"seed", "aug", "refine", "family", "dataset", "model", "data_checksums", "schema", "options.csv",
@@ -119,6 +120,7 @@ def collect(recipe: Recipe, records: list[dict], selection: str) -> pd.DataFrame
                          "method": cell.method, "aug": config.aug, "refine": config.refine,
                          "settings": ", ".join(f"{k}={v}" for k, v in differences.items()), **keys,
                          "data": ";".join(f"{n}={c}" for n, c in config.data_checksums),
+                         "release": (record.get("data") or {}).get("release"),
                          "seed": config.seed, "value": cell.value, "selection": selection,
                          "epochs": len(record["epochs"]), "train_s_per_epoch": float(np.median(epoch_times)),
                          "device": record["device"], "run_id": record["run_id"],
@@ -133,7 +135,7 @@ def label_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Each setting's row label: its differences from the defaults, and its data's checksums or its
     key where two settings of one cell would otherwise share a label."""
     frame = frame.copy()
-    frame["label"] = frame.settings
+    frame["label"] = [", ".join(p for p in pair if p) for pair in zip(frame.settings, superseded_notes(frame))]
     for column in ("data", "setting_key"):
         groups = frame.groupby(["model", "column", "method", "label"], sort=False).setting_key.transform("nunique")
         clash = groups > 1
@@ -142,10 +144,21 @@ def label_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def data_label(checksums: str) -> str:
+def superseded_notes(frame: pd.DataFrame) -> list[str]:
+    """'unofficial pneumoniamnist.npz 3062d8c6 (superseded by the official file)' for a row whose data file's
+    checksum is no known release (its record's provenance says 'unverified') in a cell that also has
+    rows on an official release (the reduced PneumoniaMNIST copy beside the official file)."""
+    official = frame.release.notna() & (frame.release != "unverified")
+    cell_has_official = official.groupby([frame.model, frame.column]).transform("any")
+    superseded = (frame.release == "unverified") & cell_has_official
+    return [f"{data_label(data, 'unofficial')} (superseded by the official file)" if old else ""
+            for old, data in zip(superseded, frame.data)]
+
+
+def data_label(checksums: str, prefix: str = "data") -> str:
     """'a.npz=md5:3062d8c6...' -> 'data a.npz 3062d8c6': enough to tell two versions of a file apart."""
     parts = [pair.split("=", 1) for pair in checksums.split(";") if pair]
-    return "data " + (", ".join(f"{name} {value.split(':')[-1][:8]}" for name, value in parts) or "unrecorded")
+    return f"{prefix} " + (", ".join(f"{name} {value.split(':')[-1][:8]}" for name, value in parts) or "unrecorded")
 
 
 @dataclasses.dataclass
@@ -249,14 +262,17 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
             if gain is None:
                 continue
             base_method = base.iloc[0].method
-            paper_ours = paper_value(recipe.tables, method, model, column)
-            paper_base = paper_value(recipe.tables, base_method, model, column)
             # The paper has no row for a changed choice: its value is the default's, not a measured gain.
-            paper_gain = paper_ours[0] - paper_base[0] if paper_ours and paper_base and name != "SAflex" else None
+            reference = reference_gain(recipe.tables, method, base_method, model, column) if name != "SAflex" else None
+            reading = read_gain(gain.low, gain.high, reference, gain.std, gain.n)
             out.append({"model": model, "column": column, "method": method, "label": label, "versus": base_method,
                         "versus_label": base.iloc[0].label, "kind": name, "n": gain.n, "gain": gain.mean,
-                        "gain_std": gain.std, "low": gain.low, "high": gain.high, "paper_gain": paper_gain,
-                        "reading": verdict(gain, paper_gain), "interval": interval_text(gain)})
+                        "gain_std": gain.std, "low": gain.low, "high": gain.high,
+                        "paper_gain": reference.gain if reference and not reference.source else None,
+                        "reference_gain": reference.gain if reference else None,
+                        "reference": reference.source if reference else "", "decision": reading.decision,
+                        "seeds_to_decide": reading.seeds_to_decide, "reading": reading.text,
+                        "interval": interval_text(gain)})
     return pd.DataFrame(out)
 
 
