@@ -11,6 +11,7 @@ import torch
 from ..config import RunConfig
 from ..data.batches import CyclingBatches, TensorBatches, index_inputs
 from ..data.splits import Splits
+from ..domains import Domain
 from ..errors import SaflexError
 from ..evaluation import ClassifierEvaluator
 from ..objectives import CrossEntropy, Objective
@@ -26,6 +27,16 @@ class Cell:
     model: str
     column: str
     value: float
+
+
+@dataclass(frozen=True)
+class Option:
+    """A family setting (RunConfig.options): what it means, its allowed values (domains.py) and, for
+    one unset by default (None), the type a --set value is read as."""
+
+    meaning: str
+    domain: Domain
+    kind: type = object
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ class Recipe:
     # checksums join the run's identity (config.py), so a record made on other data is not reused.
     data_files: Callable[[RunConfig], list[tuple[str, object]]] | None = None
     fetch: Callable[[RunConfig], None] | None = None  # downloads what data_files lists, before a (real) run
-    options: dict[str, str] = field(default_factory=dict)  # family settings (RunConfig.options): name -> meaning
+    options: dict[str, Option] = field(default_factory=dict)  # family settings (RunConfig.options) by name
     extra_augmenters: tuple[str, ...] = ()  # accepted by --aug, but not rows of the paper's table (--aug all)
     reference_tables: tuple[int, ...] = ()  # more of the paper's tables whose rows the report shows beside ours
     # The defaults a run's settings are told apart from in the report, from its config and its

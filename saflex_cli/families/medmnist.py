@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.medmnist import TABLE1_DATASETS, ensure_file, folder, info, load_medmnist, npz_path
+from ..data.medmnist import SIZES, TABLE1_DATASETS, ensure_file, folder, info, load_medmnist, npz_path
+from ..domains import BOOLEAN, one_of
 from ..registry import BACKBONES, FAMILIES
-from .base import Cell, Recipe, tensor_setup, upstream_method_label
+from .base import Cell, Option, Recipe, tensor_setup, upstream_method_label
 
 AUG_NAMES = {"randaug": "RandAug", "mixup": "Mixup", "crop": "Crop"}
 PAPER_MODEL = {"resnet18_28": "ResNet-18"}
@@ -63,6 +64,7 @@ RECIPE = FAMILIES.register("medmnist")(Recipe(
     caption="Test accuracy (%) of ResNet-18 (28) on MedMNIST v2",
     train_size=lambda config: info(config.dataset)["n_samples"]["train"], data_files=data_files, fetch=fetch,
     reference_tables=(7, 8),
-    options={"as_rgb": "grayscale images as 3 channels (MedMNIST v2 paper) or 1 (its script)",
-             "size": "image side: 28 (the paper's), 64, 128 or 224", "skip_md5": "use a file of unknown checksum"},
+    options={"as_rgb": Option("grayscale images as 3 channels (MedMNIST v2 paper) or 1 (its script)", BOOLEAN),
+             "size": Option("image side: 28 (the paper's), 64, 128 or 224", one_of(*SIZES)),
+             "skip_md5": Option("use a file of unknown checksum", BOOLEAN)},
 ))

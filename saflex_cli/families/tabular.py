@@ -21,9 +21,10 @@ from rich.console import Console
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, feature_count, folder, load_tabular
 from ..distributed import is_leader
+from ..domains import BOOLEAN, COLUMN, each, integer, interval, optional, text
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
-from .base import Cell, Recipe, tensor_setup, upstream_method_label
+from .base import Cell, Option, Recipe, tensor_setup, upstream_method_label
 
 BACKBONE = {"mlp": "tabular_mlp", "saint": "saint"}  # --model -> backbone registry name
 PAPER_MODEL = {"mlp": "MLP", "saint": "SAINT"}
@@ -167,10 +168,15 @@ RECIPE = FAMILIES.register("tabular")(Recipe(
     caption="Test AUROC ×100 (binary) / accuracy ×100 (volkert) of MLP and SAINT with CutMix ± SAflex",
     train_size=train_size, step_cost_scale=step_cost_scale, data_files=data_files,
     baseline=baseline,
-    options={"dropout": "MLP dropout", "batchnorm": "MLP BatchNorm after each hidden layer",
-             "split_seed": "one train/val/test split for every seed (None: the run's seed)",
-             "csv": "a CSV file read instead of the dataset", "target": "the CSV's target column",
-             "categorical": "the CSV's categorical columns (the whole list)", "openml_id": "an OpenML id read instead",
-             "na_values": "the CSV's extra missing-cell markers", "no_header": "the CSV has no header row",
-             "drop": "the CSV's columns left out"},
+    options={"dropout": Option("MLP dropout", interval(0.0, 1.0, high_open=True)),
+             "batchnorm": Option("MLP BatchNorm after each hidden layer", BOOLEAN),
+             "split_seed": Option("one train/val/test split for every seed (None: the run's seed)",
+                                  optional(integer(0)), int),
+             "csv": Option("a CSV file read instead of the dataset", optional(text("a file path")), str),
+             "target": Option("the CSV's target column", optional(COLUMN)),
+             "categorical": Option("the CSV's categorical columns (the whole list)", optional(each(COLUMN)), tuple),
+             "openml_id": Option("an OpenML id read instead", optional(integer(1)), int),
+             "na_values": Option("the CSV's extra missing-cell markers", optional(each(text())), tuple[str, ...]),
+             "no_header": Option("the CSV has no header row", optional(BOOLEAN), bool),
+             "drop": Option("the CSV's columns left out", optional(each(COLUMN)), tuple)},
 ))
