@@ -58,19 +58,32 @@ def source_options(config: RunConfig) -> dict:
             "no_header": config.option("no_header"), **lists}
 
 
-def fit_batch_to_width(configs: list[RunConfig]) -> list[RunConfig]:
+def fit_batch_to_width(configs: list[RunConfig], dry_run: bool = False) -> list[RunConfig]:
     """Batch and SAflex validation batch of each run from its table's feature count, read once per
-    table before any run, so the rule is in each run's config (and identity) from the start."""
+    table before any run, so the rule is in each run's config (and identity) from the start.
+
+    A dry run reads only a table already on disk and takes Table 5's feature count for a paper
+    dataset that is not (never a download: a grid is planned before its data is fetched); the
+    paper's counts fall on the same side of the rule's threshold as the tables' own."""
     widths: dict = {}
     fitted = []
     for config in configs:
         key = (config.dataset, config.data_root, tuple(source_options(config).items()))
-        if key not in widths:
+        if key in widths:
+            pass
+        elif dry_run and not table_on_disk(config) and config.dataset in SOURCES:
+            widths[key] = SOURCES[config.dataset].paper["features"]
+        else:
             widths[key] = feature_count(config.dataset, folder(config.data_root), **source_options(config))
         batch = batch_for_width(widths[key])
         fitted.append(dataclasses.replace(config, batch_size=batch,
                                           saflex=dataclasses.replace(config.saflex, val_batch_size=batch)))
     return fitted
+
+
+def table_on_disk(config: RunConfig) -> bool:
+    """Whether the run's table is a local file (a --csv, or the dataset's file in the data root)."""
+    return any(isinstance(source, Path) and source.is_file() for _, source in data_files(config))
 
 
 def imputation_line(dataset: str, imputed: dict) -> str | None:
@@ -151,7 +164,9 @@ def data_files(config: RunConfig) -> list[tuple[str, object]]:
     if config.option("openml_id") is None and local is not None and local.is_file():
         return [(source.local_file, local)]
     openml_id = config.option("openml_id") or source.openml_id
-    return [("openml", f"openml:{openml_id}")] if openml_id else []
+    if openml_id:
+        return [("openml", f"openml:{openml_id}")]
+    return [(source.local_file, local)] if local is not None else []  # not on disk yet (a dry run marks it)
 
 
 def baseline(config: RunConfig, provenance: dict) -> RunConfig:
