@@ -123,3 +123,10 @@ def test_the_issues_inputs_exit_2_in_one_line_and_leave_records_as_they_were(tmp
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
         assert sorted(p for p in out.rglob("*")) == before and record.read_bytes() == b'{"status": "completed"}\n'
+
+
+def test_the_pi_mode_domain_names_every_pi_estimator():
+    from saflex_cli.config import SaflexConfig
+    from saflex_cli.domains import field_domains
+    from saflex_cli.pi import PI_ESTIMATORS
+    assert field_domains(SaflexConfig)["pi_mode"].words == "one of: " + ", ".join(PI_ESTIMATORS)
