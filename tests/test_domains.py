@@ -116,7 +116,7 @@ def test_the_issues_inputs_exit_2_in_one_line_and_leave_records_as_they_were(tmp
     record.write_bytes(b'{"status": "completed"}\n')
     before = sorted(p for p in out.rglob("*"))
     for args, message in ISSUE_INPUTS:
-        family = "medmnist" if "randaug" in args else "tabular" if "cutmix" in args else "demo"
+        family = "medmnist" if {"randaug", "mixup"} & set(args) else "tabular" if "cutmix" in args else "demo"
         aug = () if "--aug" in args else ("--aug", "label-shift")
         aug += tuple(small_table(tmp_path)) if family == "tabular" else ()
         result = saflex(family, *aug, *args, "--seeds", "0", "--epochs", "1", "--out", str(out), cwd=tmp_path)
