@@ -11,7 +11,9 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Annotated
 
+from .domains import BOOLEAN, check_fields, increasing, integer, interval, non_negative, one_of, positive
 from .errors import SaflexError
 
 RECORD_SCHEMA = 2  # bump when the meaning of a record field changes: old records no longer count
@@ -52,35 +54,30 @@ CHOICES = {
 SAVE_MODEL = ("best", "last", "all", "none")
 
 
-def _check_choices(config) -> None:
-    for item in fields(config):
-        allowed = CHOICES.get(item.name)
-        value = getattr(config, item.name)
-        if allowed and value not in allowed:
-            raise SaflexError(f"{type(config).__name__}.{item.name} = {value!r} is not one of: {', '.join(allowed)}")
+
+def choice(name: str):
+    """The domain of an open choice: CHOICES' values (domains.py)."""
+    return one_of(*CHOICES[name])
 
 
 @dataclass(frozen=True)
 class SaflexConfig:
-    beta: float = 0.0  # Appendix C: 0, except tabular (1); inf keeps the upstream label (sign rule)
-    tau: float = 0.01  # Appendix C: 0.01, except CLIP (0.1)
-    val_batch_size: int = 128  # not given by the paper: this project's choice (docs/method.md)
-    gumbel: bool = True
-    pi_mode: str = "exact"  # exact | last-layer (Pi for the final linear layer only; core.py)
-    pi_refresh: int = 1  # steps between recomputations of the validation gradient g
-    pi_forward: str = "union"  # exact Pi through the clean + augmented forward the step takes, or the augmented alone
-    network_mode: str = "train"  # mode of the validation pass and the JVP (eval: dropout off, BN running stats)
-    val_data: str = "batch"  # g from a fresh validation batch each step, or the whole validation split
-    pi_scale: str = "raw"  # raw Pi, or divided per batch by its RMS (an ablation, not the paper's)
-    pi_params: str = "all"  # parameters Pi is taken over: all, or all but the output layer's bias
-    direction: str = "sgd"  # -g (Theorem 1), or the optimiser's preconditioned step (an extension)
+    # Appendix C: 0, except tabular (1); inf keeps the upstream label (sign rule)
+    beta: Annotated[float, non_negative(inf="keeps the upstream label")] = 0.0
+    tau: Annotated[float, positive()] = 0.01  # Appendix C: 0.01, except CLIP (0.1)
+    val_batch_size: Annotated[int, integer(1)] = 128  # not given by the paper: this project's choice (docs/method.md)
+    gumbel: Annotated[bool, BOOLEAN] = True
+    pi_mode: Annotated[str, one_of("exact", "last-layer")] = "exact"  # exact | last-layer (Pi for the final linear layer only; core.py)
+    pi_refresh: Annotated[int, integer(1)] = 1  # steps between recomputations of the validation gradient g
+    pi_forward: Annotated[str, choice("pi_forward")] = "union"  # exact Pi through the clean + augmented forward the step takes, or the augmented alone
+    network_mode: Annotated[str, choice("network_mode")] = "train"  # mode of the validation pass and the JVP (eval: dropout off, BN running stats)
+    val_data: Annotated[str, choice("val_data")] = "batch"  # g from a fresh validation batch each step, or the whole validation split
+    pi_scale: Annotated[str, choice("pi_scale")] = "raw"  # raw Pi, or divided per batch by its RMS (an ablation, not the paper's)
+    pi_params: Annotated[str, choice("pi_params")] = "all"  # parameters Pi is taken over: all, or all but the output layer's bias
+    direction: Annotated[str, choice("direction")] = "sgd"  # -g (Theorem 1), or the optimiser's preconditioned step (an extension)
 
     def __post_init__(self):
-        _check_choices(self)
-        if not self.tau > 0:
-            raise SaflexError(f"SAflex tau must be > 0, got {self.tau}")
-        if self.val_batch_size < 1 or self.pi_refresh < 1:
-            raise SaflexError("SAflex val_batch_size and pi_refresh must be >= 1")
+        check_fields(self, "saflex.")
 
     @property
     def frozen_labels(self) -> bool:
@@ -89,17 +86,17 @@ class SaflexConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"  # adam | adamw | sgd
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
-    schedule: str = "multistep"  # multistep | cosine | constant
-    milestones: tuple[float, ...] = (0.5, 0.75)  # multistep: fractions of all epochs
-    gamma: float = 0.1  # multistep: LR factor at each milestone
-    warmup_steps: int = 0  # cosine: linear warm-up steps
+    name: Annotated[str, choice("name")] = "adam"  # adam | adamw | sgd
+    lr: Annotated[float, positive()] = 1e-3
+    weight_decay: Annotated[float, non_negative()] = 0.0
+    momentum: Annotated[float, interval(0.0, 1.0, high_open=True)] = 0.9  # sgd only
+    schedule: Annotated[str, choice("schedule")] = "multistep"  # multistep | cosine | constant
+    milestones: Annotated[tuple[float, ...], increasing(0.0, 1.0)] = (0.5, 0.75)  # multistep: fractions of all epochs
+    gamma: Annotated[float, interval(0.0, 1.0, low_open=True)] = 0.1  # multistep: LR factor at each milestone
+    warmup_steps: Annotated[int, integer(0)] = 0  # cosine: linear warm-up steps
 
     def __post_init__(self):
-        _check_choices(self)
+        check_fields(self, "optim.")
 
 
 @dataclass(frozen=True)
@@ -109,14 +106,14 @@ class RunConfig:
     model: str
     aug: str = "none"
     refine: str = "none"  # what happens to the augmented batch: REFINE_READS's keys
-    seed: int = 0
-    epochs: int = 100
-    batch_size: int = 128
-    eval_batch_size: int = 512
-    train_mode: str = "union"  # union: clean + augmented batch each step (Eq. 3); replace: augmented alone
-    selection_holdout: float = 0.0  # share of the validation split kept for checkpoint selection only
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
-    deterministic: bool = False  # torch's deterministic algorithms and cuDNN settings
+    seed: Annotated[int, integer(0)] = 0
+    epochs: Annotated[int, integer(0, note="0: evaluation only, as FLYP's zero-shot")] = 100
+    batch_size: Annotated[int, integer(1)] = 128
+    eval_batch_size: Annotated[int, integer(1)] = 512
+    train_mode: Annotated[str, choice("train_mode")] = "union"  # union: clean + augmented batch each step (Eq. 3); replace: augmented alone
+    selection_holdout: Annotated[float, interval(0.0, 1.0, high_open=True)] = 0.0  # share of the validation split kept for checkpoint selection only
+    precision: Annotated[str, choice("precision")] = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
+    deterministic: Annotated[bool, BOOLEAN] = False  # torch's deterministic algorithms and cuDNN settings
     data_root: str = "data"
     data_checksums: tuple[tuple[str, str], ...] = ()  # (file, checksum) of every data file the run reads
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -124,11 +121,9 @@ class RunConfig:
     options: tuple[tuple[str, object], ...] = ()  # family-specific settings, (name, value) pairs
 
     def __post_init__(self):
-        _check_choices(self)
+        check_fields(self)
         if self.refine not in REFINE_READS:
             raise SaflexError(f"unknown refinement {self.refine!r}; choose one of: {', '.join(REFINE_READS)}")
-        if not 0.0 <= self.selection_holdout < 1.0:
-            raise SaflexError(f"selection_holdout must be in [0, 1), got {self.selection_holdout}")
 
     def option(self, name: str, default=None):
         return dict(self.options).get(name, default)

@@ -4,8 +4,10 @@ A key is a dotted path into RunConfig: `epochs`, `optim.weight_decay`, `saflex.b
 `options.dropout` (the family's own settings, Recipe.options), or `aug.<argument>` for the
 upstream augmenter's constructor (Mixup's alpha, RandAugment's num_ops and magnitude, CutMix's
 prob). A comma list is a sweep: a command's runs are the cross product of every swept key. A
-tuple value is written in brackets: `optim.milestones=[0.5,0.75]`. Values are checked against
-the dataclasses' types and choices before any run starts; an unknown key names the valid ones.
+tuple value is written in brackets: `optim.milestones=[0.5,0.75]`. Values are read as the
+dataclasses' types; every resolved run is then checked against the domains (domains.py) declared
+beside each field, option and augmenter argument, before any claim, record or download. An
+unknown key names the valid ones.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import OptimConfig, RunConfig, SaflexConfig
+from .domains import Domain, check_arguments, field_domains
 from .errors import SaflexError
 from .registry import AUGMENTERS, FAMILIES
 
@@ -86,7 +89,7 @@ def _type_of(config: RunConfig, key: str):
         if rest not in FAMILIES.get(config.family).options:
             return KeyError
         current = config.option(rest)
-        return type(current) if current is not None else object
+        return type(current) if current is not None else FAMILIES.get(config.family).options[rest].kind
     if head == "aug" and rest:
         arguments = augmenter_arguments(config.aug)
         return type(arguments[rest].default) if rest in arguments else None
@@ -95,6 +98,29 @@ def _type_of(config: RunConfig, key: str):
     if key in SECTIONS:
         return KeyError
     return typing.get_type_hints(RunConfig).get(key, KeyError)
+
+
+def domain_of(config: RunConfig, key: str) -> Domain | None:
+    """The allowed values of a settable key, where they are declared (domains.py)."""
+    head, _, rest = key.partition(".")
+    if head in SECTIONS and rest:
+        return field_domains(SECTIONS[head]).get(rest)
+    if head == "options" and rest:
+        return FAMILIES.get(config.family).options[rest].domain
+    if head == "aug" and rest:
+        return field_domains(AUGMENTERS.get(config.aug).__init__).get(rest)
+    return field_domains(RunConfig).get(key)
+
+
+def check_run(config: RunConfig) -> None:
+    """A resolved run's options and augmenter arguments within their domains (its dataclass fields
+    were checked when it was built), so an impossible run is refused before it is claimed."""
+    options = FAMILIES.get(config.family).options
+    for name, value in config.options:
+        if name in options:
+            options[name].domain.check(f"options.{name}", value)
+    if augmenter_arguments(config.aug):
+        check_arguments(AUGMENTERS.get(config.aug).__init__, dict(config.option("aug_kwargs") or {}))
 
 
 def parse_value(raw, expected, key: str):

@@ -26,14 +26,21 @@ class Interrupted(Exception):
 
 
 def first_step(config, ranks, model_wrapper=None):
-    """One SAflex step on the first global batch: labels, weights, loss and the parameter gradients."""
+    """One SAflex step on the first global batch: labels, weights, loss and the parameter gradients.
+
+    In float64: SAflex's decisions (argmax, keep/drop) are discontinuous, so a float32 rounding that
+    differs between a half batch and the whole one (kernel choice, CPU model) could flip one; in
+    float64 the two paths agree on every CPU."""
     seed_everything(config.seed)
     setup = FAMILIES.get(config.family).build(config, CPU)
-    model = setup.model
+    model = setup.model.double()
     inputs, targets = next(iter(setup.train_batches))
+    inputs = inputs.double()
     generator = torch.Generator().manual_seed(1)
-    aug = share(setup.augmenter(inputs, setup.objective.soft_targets(targets, 10), generator), ranks)
-    val_inputs, val_targets = share(next(setup.val_batches), ranks)
+    aug = setup.augmenter(inputs, setup.objective.soft_targets(targets, 10).double(), generator)
+    aug = share(AugBatch(aug.inputs.double(), aug.labels.double(), aug.meta), ranks)
+    val_inputs, val_targets = next(setup.val_batches)
+    val_inputs, val_targets = share((val_inputs.double(), val_targets), ranks)
     refined = refine(model, aug.inputs, aug.labels, val_inputs, val_targets, beta=0.0, tau=0.01,
                      generator=generator, process_group=ranks.group if ranks else None)
     world = ranks.world if ranks else 1
@@ -55,11 +62,14 @@ def join(rank: int, world: int, port: int):
 
 def reweighting_problem():
     """A tiny MLP (no BatchNorm: its batch statistics are per rank under DDP), a clean batch, an
-    augmented batch with soft labels and a validation batch, the same in every process."""
+    augmented batch with soft labels and a validation batch, the same in every process; float64,
+    as first_step, so that no rounding flips a weight's sign."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
-    return (model, torch.randn(8, 5), AugBatch(torch.randn(8, 5), torch.softmax(torch.randn(8, 3), 1)),
-            (torch.randn(12, 5), torch.randint(0, 3, (12,))))
+    model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3)).double()
+    double = {"dtype": torch.float64}
+    return (model, torch.randn(8, 5, **double), AugBatch(torch.randn(8, 5, **double),
+                                                        torch.softmax(torch.randn(8, 3, **double), 1)),
+            (torch.randn(12, 5, **double), torch.randint(0, 3, (12,))))
 
 
 def reweighting_weights_of(ranks):

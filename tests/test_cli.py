@@ -88,7 +88,7 @@ def run_cli(*args, cwd):
     (("medmnist", "--aug", "none", "--saflex"), "they need an upstream augmenter, not --aug none"),
     (("medmnist", "--aug", "randaug", "--refine", "soft-aug"), "which --aug randaug does not give: use --aug crop"),
     (("medmnist", "--seeds", "a,b"), "--seeds must be a comma list of integers"),
-    (("medmnist", "--tau", "0"), "SAflex tau must be > 0"),
+    (("medmnist", "--tau", "0"), "saflex.tau = 0.0 is out of range: give a finite number > 0"),
     (("medmnist", "--dataset", "bloodmnist", "--data-root", "{tmp}"), "place the file at"),
     (("report", "--out", "{tmp}"), "no completed run records"),
 ])

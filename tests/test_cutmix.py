@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from saflex_cli.errors import SaflexError
 from saflex_cli.registry import AUGMENTERS
 
 
@@ -43,5 +44,5 @@ def test_same_generator_state_same_batch_and_edge_probabilities():
     b = cutmix(x, labels, torch.Generator().manual_seed(5)).inputs
     assert torch.equal(a, b)
     assert torch.equal(AUGMENTERS.get("cutmix")(prob=0.0)(x, labels, torch.Generator()).inputs, x)
-    with pytest.raises(ValueError):
+    with pytest.raises(SaflexError, match=r"aug.prob = 1.5 is out of range: give a number in \[0, 1\]"):
         AUGMENTERS.get("cutmix")(prob=1.5)

@@ -51,10 +51,13 @@ def example_value(config: RunConfig, key: str):
         return "3" if rest in ("num_ops", "magnitude", "cutout") else "0.123"
     if head == "options":
         current = config.option(rest)
-        return {bool: str(not current).lower(), float: "0.123", int: "7", type(None): "9",
-                tuple: "[0.5]"}.get(type(current), "x")
+        if rest in ("method", "size"):  # enumerated: another allowed value
+            return {"method": "lpft", "size": "64"}[rest]
+        kind = FAMILIES.get(config.family).options[rest].kind
+        kind = type(current) if current is not None or kind is object else typing.get_origin(kind) or kind
+        return {bool: str(not current).lower(), float: "0.123", int: "7", type(None): "9", tuple: "[0.5]"}.get(kind, "x")
     owner, name = ({"optim": OptimConfig, "saflex": SaflexConfig}[head], rest) if rest and head != "aug" else (RunConfig, key)
-    choices = CHOICES.get(name)
+    choices = CHOICES.get(name) or {"pi_mode": ("exact", "last-layer")}.get(name)
     if choices:
         current = getattr(getattr(config, head) if owner is not RunConfig else config, name)
         return next(c for c in choices if c != current)
@@ -89,10 +92,10 @@ def test_augmenter_arguments_apply_to_their_augmenter_only():
     ("optim.wd=1", "unknown setting 'optim.wd' for demo; settable keys: epochs, batch_size"),
     ("optim.lr=fast", "optim.lr = 'fast' is not a valid float"),
     ("epochs=2.5", "epochs = '2.5' is not a valid int"),
-    ("saflex.pi_forward=sideways", "SaflexConfig.pi_forward = 'sideways' is not one of: union, augmented"),
+    ("saflex.pi_forward=sideways", "saflex.pi_forward = 'sideways' is out of range: give one of: union, augmented"),
     ("seed=3", "'seed' is not a setting: it is set by --seeds"),
     ("optim.milestones=0.5", "is not a valid tuple"),
-    ("saflex.tau=0", "SAflex tau must be > 0"),
+    ("saflex.tau=0", "saflex.tau = 0.0 is out of range: give a finite number > 0"),
     ("optim", "write KEY=VALUE"),
 ])
 def test_a_bad_setting_is_one_line_naming_what_to_do(text, message):

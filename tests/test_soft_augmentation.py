@@ -76,7 +76,7 @@ def test_crop_draws_its_offsets_from_the_generator_and_keeps_the_labels():
     expected, visible = translate(batch, dy, dx)
     assert torch.equal(out.inputs, expected) and torch.equal(out.meta["visible_fraction"], visible)
     assert torch.equal(out.labels, labels) and len(visible.unique()) > 20  # every sample its own offset
-    with pytest.raises(SaflexError, match="must be > 0"):
+    with pytest.raises(SaflexError, match="aug.sigma = 0.0 is out of range: give a finite number > 0"):
         Crop(sigma=0.0)
 
 

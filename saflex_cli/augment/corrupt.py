@@ -6,18 +6,21 @@ label mostly averages out, which makes a weak test.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
+from ..domains import PROBABILITY, check_arguments, non_negative
 from ..registry import AUGMENTERS
 from .base import AugBatch
 
 
 @AUGMENTERS.register("label-shift")
 class LabelShiftNoise:
-    def __init__(self, noise_std: float = 0.3, shift_fraction: float = 0.6):
-        if not 0.0 <= shift_fraction <= 1.0:
-            raise ValueError(f"shift_fraction must be in [0, 1], got {shift_fraction}")
+    def __init__(self, noise_std: Annotated[float, non_negative()] = 0.3,
+                 shift_fraction: Annotated[float, PROBABILITY] = 0.6):
+        check_arguments(LabelShiftNoise.__init__, locals())
         self.noise_std, self.shift_fraction = noise_std, shift_fraction
 
     def __call__(self, inputs: Tensor, labels: Tensor, generator: torch.Generator) -> AugBatch:

@@ -14,10 +14,12 @@ side (0.375): 10.5 px on 28-px MedMNIST, so the visible fractions are distribute
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
-from ..errors import SaflexError
+from ..domains import check_arguments, positive
 from ..registry import AUGMENTERS
 from .base import AugBatch
 
@@ -55,9 +57,8 @@ def translate(images: Tensor, dy: Tensor, dx: Tensor) -> tuple[Tensor, Tensor]:
 class Crop:
     provides = ("visible_fraction",)  # meta a refiner may read (cli.common checks --refine against it)
 
-    def __init__(self, sigma: float = SIGMA_FRACTION):
-        if not sigma > 0:
-            raise SaflexError(f"crop sigma is a fraction of the image side and must be > 0, got {sigma}")
+    def __init__(self, sigma: Annotated[float, positive()] = SIGMA_FRACTION):  # a fraction of the image side
+        check_arguments(Crop.__init__, locals())
         self.sigma = sigma
 
     def __call__(self, images: Tensor, labels: Tensor, generator: torch.Generator) -> AugBatch:

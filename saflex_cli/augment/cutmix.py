@@ -11,9 +11,12 @@ motivates SAflex by the noise of larger probabilities; 0.3 replaces about a thir
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
+from ..domains import PROBABILITY, check_arguments
 from ..registry import AUGMENTERS
 from .base import AugBatch
 
@@ -22,9 +25,8 @@ DEFAULT_PROB = 0.3
 
 @AUGMENTERS.register("cutmix")
 class TabularCutMix:
-    def __init__(self, prob: float = DEFAULT_PROB):
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"cutmix probability must be in [0, 1], got {prob}")
+    def __init__(self, prob: Annotated[float, PROBABILITY] = DEFAULT_PROB):
+        check_arguments(TabularCutMix.__init__, locals())
         self.prob = prob
 
     def __call__(self, inputs: Tensor, labels: Tensor, generator: torch.Generator) -> AugBatch:

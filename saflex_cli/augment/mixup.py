@@ -9,10 +9,12 @@ no generator, so Beta is built here from Gamma draws).
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 from torch import Tensor
 
+from ..domains import check_arguments, positive
 from ..registry import AUGMENTERS
 from .base import AugBatch
 
@@ -47,9 +49,8 @@ def sample_beta(alpha: float, count: int, generator: torch.Generator) -> Tensor:
 
 @AUGMENTERS.register("mixup")
 class Mixup:
-    def __init__(self, alpha: float = 1.0):
-        if alpha <= 0:
-            raise ValueError(f"mixup alpha must be > 0, got {alpha}")
+    def __init__(self, alpha: Annotated[float, positive()] = 1.0):
+        check_arguments(Mixup.__init__, locals())
         self.alpha = alpha
 
     def __call__(self, inputs: Tensor, labels: Tensor, generator: torch.Generator) -> AugBatch:

@@ -11,12 +11,14 @@ torchvision's, on uint8 images; a test checks every (op, sign) against torchvisi
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
+from ..domains import check_arguments, integer
 from ..registry import AUGMENTERS
 from .base import AugBatch
 
@@ -114,9 +116,9 @@ def sharpness(images: Tensor, ratio: Tensor) -> Tensor:
 
 @AUGMENTERS.register("randaug")
 class RandAugment:
-    def __init__(self, num_ops: int = 2, magnitude: int = 9):
-        if not 0 <= magnitude < NUM_BINS:
-            raise ValueError(f"magnitude must be in [0, {NUM_BINS - 1}], got {magnitude}")
+    def __init__(self, num_ops: Annotated[int, integer(1)] = 2,
+                 magnitude: Annotated[int, integer(0, NUM_BINS - 1, note="torchvision's magnitude bins")] = 9):
+        check_arguments(RandAugment.__init__, locals())
         self.num_ops, self.magnitude = num_ops, magnitude
         self.matrices: dict[tuple, Tensor] = {}  # (device, height, width) -> (op, sign, 6) inverse matrices
 

@@ -9,11 +9,13 @@ an (op, magnitude, sign) are transformed together as one batch.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
+from ..domains import check_arguments, integer
 from ..registry import AUGMENTERS
 from .base import AugBatch
 
@@ -83,9 +85,8 @@ def cutout(images: Tensor, generator: torch.Generator, size: int = CUTOUT) -> Te
 
 @AUGMENTERS.register("wilds-randaug")
 class WildsRandAugment:
-    def __init__(self, num_ops: int = 2, cutout: int = CUTOUT):
-        if num_ops < 1:
-            raise ValueError(f"num_ops must be >= 1, got {num_ops}")
+    def __init__(self, num_ops: Annotated[int, integer(1)] = 2, cutout: Annotated[int, integer(0)] = CUTOUT):
+        check_arguments(WildsRandAugment.__init__, locals())
         self.num_ops, self.cutout = num_ops, cutout
 
     def __call__(self, images: Tensor, labels: Tensor, generator: torch.Generator) -> AugBatch:

@@ -111,17 +111,27 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
 
 
 def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throughput: Path | None) -> None:
-    """The runs, which are recorded, and the device-hours of those still to run."""
+    """The runs, which are recorded, and the device-hours of those still to run. Runs whose data is
+    not on disk are listed and priced too (a grid is planned before its data is fetched): their
+    identities are computed once the files are there."""
+    from ..runs.fingerprint import missing_data
     from ..compute.runtime import pick_device
     path = throughput or default_benchmark(pick_device(device).type)
     benchmark = load_benchmark(path) if throughput is not None or path.exists() else None
     estimate = estimate_grid(configs, benchmark) if benchmark else None
     status = {config.run_name: record_status(out, config) for config in configs}  # one read per record
     todo = [config for config in configs if status[config.run_name] != "completed"]
+    waiting = {config.run_name: missing_data(config) for config in configs}
     for config in configs:
         hours = estimate.hours.get(config.run_name) if estimate else None
         cost = f"{hours:8.3f} h" if hours is not None else "         "
-        console.print(f"  {status[config.run_name] or 'to run':9}  {cost}  {config.run_name}", highlight=False)
+        mark = "  (no data)" if waiting[config.run_name] else ""
+        console.print(f"  {status[config.run_name] or 'to run':9}  {cost}  {config.run_name}{mark}", highlight=False)
+    files = sorted({name for names in waiting.values() for name in names})
+    if files:
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        console.print(f"{sum(map(bool, waiting.values()))} run(s) (no data): data not on disk ({shown}): identity "
+                      f"computed when present", highlight=False)
     if benchmark is None:
         console.print(f"no device-hour estimate: no benchmark at {path}; run `python benchmarks/overhead.py "
                       f"--device {pick_device(device).type}` or pass --throughput FILE", highlight=False)

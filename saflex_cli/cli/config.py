@@ -22,7 +22,7 @@ def keys(family: str = typer.Argument(..., help="medmnist, tabular, flyp, diffus
     import dataclasses
 
     from ..registry import FAMILIES
-    from ..settings import settable_keys
+    from ..settings import domain_of, settable_keys
 
     recipe = FAMILIES.get(family)
     config = dataclasses.replace(recipe.defaults(recipe.datasets[0]), aug=aug)
@@ -37,5 +37,6 @@ def keys(family: str = typer.Argument(..., help="medmnist, tabular, flyp, diffus
             value = dict(config.option("aug_kwargs") or {}).get(rest, "(the augmenter's default)")
         else:
             value = flat[key]
-        meaning = recipe.options.get(rest, "") if head == "options" else ""
-        print(f"{key:<28} {value!r:<24} {meaning}")
+        meaning = recipe.options[rest].meaning + ": " if head == "options" else ""
+        domain = domain_of(config, key)
+        print(f"{key:<28} {value!r:<24} {meaning}{domain.words if domain else ''}")

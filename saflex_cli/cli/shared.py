@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..config import RunConfig
-from ..settings import Setting, expand, parse_assignment, read_config_file, split_top_level
+from ..settings import Setting, check_run, expand, parse_assignment, read_config_file, split_top_level
 from . import options as opt
 from .common import console, execute
 
@@ -78,6 +78,8 @@ class RunFlags:
         """Apply every setting (sweeps expand), then run the grid (the configs run: see common.execute),
         or print the configs (--show-config)."""
         configs = expand(configs, self.setting_list())
+        for config in configs:  # every setting within its domain, before any claim, record or download
+            check_run(config)
         if self.tensorboard:
             from ..training.live import require_tensorboard
             require_tensorboard()  # before any download or run

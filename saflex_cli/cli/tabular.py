@@ -64,5 +64,5 @@ def tabular(
                "data_root": str(data_root)},
         options=options)]
     if run.settings["batch_size"] is None or run.settings["val_batch_size"] is None:  # given flags win over the width rule
-        configs = fit_batch_to_width(configs)
+        configs = fit_batch_to_width(configs, dry_run=run.dry_run)
     run.execute(configs)

@@ -11,6 +11,7 @@ import torch
 from ..config import RunConfig
 from ..data.batches import CyclingBatches, TensorBatches, index_inputs
 from ..data.splits import Splits
+from ..domains import Domain
 from ..errors import SaflexError
 from ..method.objectives import CrossEntropy, Objective
 from ..registry import AUGMENTERS
@@ -40,6 +41,16 @@ class PublishedRow:
 
 
 @dataclass(frozen=True)
+class Option:
+    """A family setting (RunConfig.options): what it means, its allowed values (domains.py) and, for
+    one unset by default (None), the type a --set value is read as."""
+
+    meaning: str
+    domain: Domain
+    kind: type = object
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     datasets: tuple[str, ...]  # what `--dataset all` runs: the paper's table columns
@@ -59,7 +70,7 @@ class Recipe:
     # checksums join the run's identity (config.py), so a record made on other data is not reused.
     data_files: Callable[[RunConfig], list[tuple[str, object]]] | None = None
     fetch: Callable[[RunConfig], None] | None = None  # downloads what data_files lists, before a (real) run
-    options: dict[str, str] = field(default_factory=dict)  # family settings (RunConfig.options): name -> meaning
+    options: dict[str, Option] = field(default_factory=dict)  # family settings (RunConfig.options) by name
     extra_augmenters: tuple[str, ...] = ()  # accepted by --aug, but not rows of the paper's table (--aug all)
     reference_tables: tuple[int, ...] = ()  # more of the paper's tables whose rows the report shows beside ours
     published: tuple[PublishedRow, ...] = ()  # published rows, not the paper's, shown beside the No Aug rows

@@ -21,12 +21,13 @@ from ..data import cub, iwildcam  # noqa: F401  (registers the datasets)
 from ..data.batches import CyclingBatches, LoaderBatches, TensorBatches
 from ..data.images import GenerationData, preload
 from ..data.pools import ensure_manifest, read_pool_images, select_pool
+from ..domains import BOOLEAN, each, integer, interval, optional, text
 from ..errors import SaflexError
 from ..method.objectives import CrossEntropy
 from ..registry import AUGMENTERS, BACKBONES, DATASETS, FAMILIES
 from ..training.evaluation import ClassifierEvaluator
 from ..training.trainer import TrainSetup
-from .base import REFINE_LABELS, Cell, Recipe, make_augmenter, require_plain_validation, upstream_method_label
+from .base import REFINE_LABELS, Cell, Option, Recipe, make_augmenter, require_plain_validation, upstream_method_label
 
 COLUMNS = {"cub": "cub (fine-grained)", "iwildcam": "iwildcam (OOD)"}
 LEARNING_RATES = {"cub": 0.01, "iwildcam": 0.001}  # ALIA configs/*/base.yaml
@@ -175,8 +176,14 @@ RECIPE = FAMILIES.register("diffusion")(Recipe(
     caption="Test accuracy (%) of ResNet-50 fine-tuned on the CUB and iWildCam subsets of ALIA, real images "
             "plus diffusion-generated ones, without and with SAflex (balanced accuracy and macro-F1 beside)",
     train_size=train_size, data_files=data_files,
-    options={"image_size": "image side in pixels", "pretrained": "imagenet, none or a local weights file",
-             "val_fraction": "CUB: share of train held out for validation", "split_seed": "CUB's validation split",
-             "loader_workers": "image-decoding processes", "real_extra": "the real-extra reference row",
-             "pool": "generated pool folder", "pool_prompts": "prompt folders used", "pool_label": "the pool's row"},
+    options={"image_size": Option("image side in pixels", integer(1)),
+             "pretrained": Option("imagenet, none or a local weights file", text()),
+             "val_fraction": Option("CUB: share of train held out for validation", interval(0.0, 1.0, low_open=True,
+                                                                                             high_open=True)),
+             "split_seed": Option("CUB's validation split", integer(0)),
+             "loader_workers": Option("image-decoding processes", integer(0)),
+             "real_extra": Option("the real-extra reference row", BOOLEAN),
+             "pool": Option("generated pool folder", optional(text("a folder path")), str),
+             "pool_prompts": Option("prompt folders used", optional(each(text())), tuple[str, ...]),
+             "pool_label": Option("the pool's row", optional(text()), str)},
 ))

@@ -28,6 +28,7 @@ from ..data.batches import CyclingBatches, LoaderBatches, StepsPerEpoch
 from ..data.catalog import DataFile, register_catalog
 from ..data.images import ImageFiles
 from ..data.wilds import NUM_CLASSES, WILDS_SPLITS, CaptionedImages, eval_transform, load_iwildcam
+from ..domains import PROBABILITY, each, integer, one_of, optional, positive, text
 from ..errors import SaflexError
 from ..method.objectives import Contrastive, CrossEntropy
 from ..models.clip import (ClipModel, class_embeddings, image_classifier, image_size, load_clip, set_zero_shot_head,
@@ -36,7 +37,7 @@ from ..registry import AUGMENTERS, FAMILIES
 from ..training import metrics
 from ..training.ensembling import DEFAULT_ALPHAS, WeightEnsemble
 from ..training.trainer import TrainSetup
-from .base import Cell, Recipe, require_plain_validation, upstream_method_label
+from .base import Cell, Option, Recipe, require_plain_validation, upstream_method_label
 
 METHODS = ("zeroshot", "lpft", "flyp")
 UPSTREAM = {"randaug": "wilds-randaug"}  # iWildCam's RandAugment is WILDS' FixMatch version
@@ -247,7 +248,10 @@ RECIPE = FAMILIES.register("flyp")(Recipe(
     caption="Macro-F1 (%) of CLIP ViT-B/16 on WILDS iWildCam (ID: id_test, OOD: test), "
             "without and with WiSE-FT weight ensembling",
     train_size=lambda config: WILDS_SPLITS["train"], data_files=data_files, baseline=baseline,
-    options={"method": "zeroshot, lpft or flyp", "pretrained": "CLIP weights: a local file, an open_clip tag, random",
-             "loader_workers": "image-decoding processes", "ensemble_alphas": "WiSE-FT weights tried on id_val",
-             "lp_c_grid": "LP-FT's logistic-regression C grid"},
+    options={"method": Option("zeroshot, lpft or flyp", one_of("zeroshot", "lpft", "flyp")),
+             "pretrained": Option("CLIP weights: a local file, an open_clip tag, random", text()),
+             "loader_workers": Option("image-decoding processes", integer(0)),
+             "ensemble_alphas": Option("WiSE-FT weights tried on id_val", each(PROBABILITY, non_empty=True)),
+             "lp_c_grid": Option("LP-FT's logistic-regression C grid", optional(each(positive(), non_empty=True)),
+                                 tuple[float, ...])},
 ))

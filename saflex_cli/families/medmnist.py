@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.medmnist import TABLE1_DATASETS, ensure_file, folder, info, load_medmnist, npz_path
+from ..data.medmnist import SIZES, TABLE1_DATASETS, ensure_file, folder, info, load_medmnist, npz_path
+from ..domains import BOOLEAN, one_of
 from ..registry import BACKBONES, FAMILIES
-from .base import Cell, PublishedRow, Recipe, tensor_setup, upstream_method_label
+from .base import Cell, Option, PublishedRow, Recipe, tensor_setup, upstream_method_label
 
 AUG_NAMES = {"randaug": "RandAug", "mixup": "Mixup", "crop": "Crop"}
 PAPER_MODEL = {"resnet18_28": "ResNet-18"}
@@ -66,6 +67,7 @@ RECIPE = FAMILIES.register("medmnist")(Recipe(
     # Its trainer's own numbers: the same ResNet-18 (28) and recipe, on every 2D set (Table 1's too).
     published=(PublishedRow("No Aug, MedMNIST v2 benchmark (Yang et al. 2023, Table 3; not trained here)",
                             "medmnist_v2_benchmark.csv", {"ResNet-18": "ResNet-18 (28)"}),),
-    options={"as_rgb": "grayscale images as 3 channels (MedMNIST v2 paper) or 1 (its script)",
-             "size": "image side: 28 (the paper's), 64, 128 or 224", "skip_md5": "use a file of unknown checksum"},
+    options={"as_rgb": Option("grayscale images as 3 channels (MedMNIST v2 paper) or 1 (its script)", BOOLEAN),
+             "size": Option("image side: 28 (the paper's), 64, 128 or 224", one_of(*SIZES)),
+             "skip_md5": Option("use a file of unknown checksum", BOOLEAN)},
 ))

@@ -21,9 +21,10 @@ from rich.console import Console
 from ..compute.distributed import is_leader
 from ..config import OptimConfig, RunConfig, SaflexConfig
 from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, feature_count, folder, load_tabular
+from ..domains import BOOLEAN, COLUMN, each, integer, interval, optional, text
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
-from .base import Cell, Recipe, tensor_setup, upstream_method_label
+from .base import Cell, Option, Recipe, tensor_setup, upstream_method_label
 
 BACKBONE = {"mlp": "tabular_mlp", "saint": "saint"}  # --model -> backbone registry name
 PAPER_MODEL = {"mlp": "MLP", "saint": "SAINT"}
@@ -57,19 +58,32 @@ def source_options(config: RunConfig) -> dict:
             "no_header": config.option("no_header"), **lists}
 
 
-def fit_batch_to_width(configs: list[RunConfig]) -> list[RunConfig]:
+def fit_batch_to_width(configs: list[RunConfig], dry_run: bool = False) -> list[RunConfig]:
     """Batch and SAflex validation batch of each run from its table's feature count, read once per
-    table before any run, so the rule is in each run's config (and identity) from the start."""
+    table before any run, so the rule is in each run's config (and identity) from the start.
+
+    A dry run reads only a table already on disk and takes Table 5's feature count for a paper
+    dataset that is not (never a download: a grid is planned before its data is fetched); the
+    paper's counts fall on the same side of the rule's threshold as the tables' own."""
     widths: dict = {}
     fitted = []
     for config in configs:
         key = (config.dataset, config.data_root, tuple(source_options(config).items()))
-        if key not in widths:
+        if key in widths:
+            pass
+        elif dry_run and not table_on_disk(config) and config.dataset in SOURCES:
+            widths[key] = SOURCES[config.dataset].paper["features"]
+        else:
             widths[key] = feature_count(config.dataset, folder(config.data_root), **source_options(config))
         batch = batch_for_width(widths[key])
         fitted.append(dataclasses.replace(config, batch_size=batch,
                                           saflex=dataclasses.replace(config.saflex, val_batch_size=batch)))
     return fitted
+
+
+def table_on_disk(config: RunConfig) -> bool:
+    """Whether the run's table is a local file (a --csv, or the dataset's file in the data root)."""
+    return any(isinstance(source, Path) and source.is_file() for _, source in data_files(config))
 
 
 def imputation_line(dataset: str, imputed: dict) -> str | None:
@@ -150,7 +164,9 @@ def data_files(config: RunConfig) -> list[tuple[str, object]]:
     if config.option("openml_id") is None and local is not None and local.is_file():
         return [(source.local_file, local)]
     openml_id = config.option("openml_id") or source.openml_id
-    return [("openml", f"openml:{openml_id}")] if openml_id else []
+    if openml_id:
+        return [("openml", f"openml:{openml_id}")]
+    return [(source.local_file, local)] if local is not None else []  # not on disk yet (a dry run marks it)
 
 
 def baseline(config: RunConfig, provenance: dict) -> RunConfig:
@@ -167,10 +183,15 @@ RECIPE = FAMILIES.register("tabular")(Recipe(
     caption="Test AUROC ×100 (binary) / accuracy ×100 (volkert) of MLP and SAINT with CutMix ± SAflex",
     train_size=train_size, step_cost_scale=step_cost_scale, data_files=data_files,
     baseline=baseline,
-    options={"dropout": "MLP dropout", "batchnorm": "MLP BatchNorm after each hidden layer",
-             "split_seed": "one train/val/test split for every seed (None: the run's seed)",
-             "csv": "a CSV file read instead of the dataset", "target": "the CSV's target column",
-             "categorical": "the CSV's categorical columns (the whole list)", "openml_id": "an OpenML id read instead",
-             "na_values": "the CSV's extra missing-cell markers", "no_header": "the CSV has no header row",
-             "drop": "the CSV's columns left out"},
+    options={"dropout": Option("MLP dropout", interval(0.0, 1.0, high_open=True)),
+             "batchnorm": Option("MLP BatchNorm after each hidden layer", BOOLEAN),
+             "split_seed": Option("one train/val/test split for every seed (None: the run's seed)",
+                                  optional(integer(0)), int),
+             "csv": Option("a CSV file read instead of the dataset", optional(text("a file path")), str),
+             "target": Option("the CSV's target column", optional(COLUMN)),
+             "categorical": Option("the CSV's categorical columns (the whole list)", optional(each(COLUMN)), tuple),
+             "openml_id": Option("an OpenML id read instead", optional(integer(1)), int),
+             "na_values": Option("the CSV's extra missing-cell markers", optional(each(text())), tuple[str, ...]),
+             "no_header": Option("the CSV has no header row", optional(BOOLEAN), bool),
+             "drop": Option("the CSV's columns left out", optional(each(COLUMN)), tuple)},
 ))

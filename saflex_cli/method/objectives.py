@@ -40,9 +40,15 @@ class Objective(Protocol):
         `inputs=None`: the augmented term alone (a step that replaces the batch by its augmentation)."""
 
 
+def full_precision(logits: Tensor) -> Tensor:
+    """Half-precision logits (autocast) up to float32 for the log-softmax; float64 stays float64, so a
+    model run in float64 (the DDP test's exact comparison) is differentiated in float64 throughout."""
+    return logits if logits.dtype == torch.float64 else logits.float()
+
+
 def weighted_soft_cross_entropy(logits: Tensor, soft_labels: Tensor, weights: Tensor) -> Tensor:
     """sum_i w_i * CE(y_i, logits_i): linear in w and y, which is what makes Theorem 1 exact."""
-    log_probs = F.log_softmax(logits.float(), dim=1)
+    log_probs = F.log_softmax(full_precision(logits), dim=1)
     per_sample = -(soft_labels * log_probs).sum(dim=1)
     return (weights * per_sample).sum()
 
@@ -75,10 +81,10 @@ class CrossEntropy:
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         if self.class_weights is None:
-            return F.cross_entropy(logits.float(), targets)
+            return F.cross_entropy(full_precision(logits), targets)
         soft = targets if targets.dim() == 2 else F.one_hot(targets, logits.shape[1]).float()
         sample_weights = soft @ self.class_weights.to(soft)
-        per_sample = -(soft * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
+        per_sample = -(soft * F.log_softmax(full_precision(logits), dim=1)).sum(dim=1)
         return (sample_weights * per_sample).sum() / sample_weights.sum()
 
     def augmented_logits(self, call: Callable, inputs, aug_inputs) -> Tensor:
@@ -135,13 +141,13 @@ class Contrastive:
         return share(labels.T, ranks).T
 
     def loss(self, logits: Tensor, targets: Tensor | None = None) -> Tensor:
-        logits = logits.float()
+        logits = full_precision(logits)
         positives = torch.arange(len(logits), device=logits.device)
         return (F.cross_entropy(logits, positives) + F.cross_entropy(logits.T, positives)) / 2
 
     def augmented_loss(self, logits: Tensor, soft_labels: Tensor, weights: Tensor) -> Tensor:
         """(sum_i w_i CE(y_i, image i -> texts) + sum_i w_i CE(i, text i -> kept images)) / 2."""
-        logits = logits.float()
+        logits = full_precision(logits)
         image_to_text = weighted_soft_cross_entropy(logits, soft_labels, weights)
         kept_images = (weights > 0)[None, :]
         text_logits = logits.T.masked_fill(~kept_images, self.MASKED)

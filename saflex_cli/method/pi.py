@@ -30,7 +30,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..compute.distributed import mean_over_ranks
 from ..data.batches import input_count
 from ..errors import SaflexError
-from .objectives import Objective, concat_inputs
+from .objectives import Objective, concat_inputs, full_precision
 
 ParamDict = dict[str, Tensor]
 LogitsOf = Callable[[Callable], Tensor]  # call (the model or a functional twin) -> (B, K) logits
@@ -126,7 +126,7 @@ def directional_log_probs(model: nn.Module, logits_of: LogitsOf, direction: Para
     with torch.no_grad(), differentiable_attention(), forward_ad.dual_level():
         duals = {name: forward_ad.make_dual(p, direction[name].to(p.dtype)) for name, p in params.items()}
         with stateless(model, duals) as call:
-            log_probs = F.log_softmax(logits_of(call).float(), dim=1)
+            log_probs = F.log_softmax(full_precision(logits_of(call)), dim=1)
         primal, pi = forward_ad.unpack_dual(log_probs)
     if pi is None:  # no parameter reaches the outputs
         pi = torch.zeros_like(primal)
@@ -251,7 +251,7 @@ def shared_union_forward(model: nn.Module, objective: Objective, inputs, x_aug, 
             recorded.append(functional_call(model, duals, args, strict=False))
             return recorded[-1]
 
-        log_probs = F.log_softmax(objective.augmented_logits(call, inputs, x_aug).float(), dim=1)
+        log_probs = F.log_softmax(full_precision(objective.augmented_logits(call, inputs, x_aug)), dim=1)
         primal_log_probs, tangent = forward_ad.unpack_dual(log_probs)
         outputs = primal(recorded[-1])
     return outputs, primal_log_probs.detach(), -tangent

@@ -39,6 +39,13 @@ def data_checksums(config: RunConfig) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def missing_data(config: RunConfig) -> list[str]:
+    """The data files a run reads that are not on disk (yet): its identity waits for their checksums."""
+    recipe = FAMILIES.get(config.family)
+    entries = recipe.data_files(config) if recipe.data_files else []
+    return [name for name, source in entries if not isinstance(source, str) and not Path(source).is_file()]
+
+
 def with_data_checksums(configs: list[RunConfig], fetch: bool = True) -> list[RunConfig]:
     """The configs with their data checksums, the data fetched first where the family can (not for a
     dry run: its identities then hold the checksums of the files already here)."""
