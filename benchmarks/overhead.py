@@ -385,8 +385,8 @@ def main(argv=None) -> dict:
         torch.backends.cudnn.benchmark = True
     column = 0 if device.type == "cuda" else 1
     clock = "wall-clock" if device.type == "cuda" else f"process CPU time, {args.threads} thread(s)"
-    report = {"device": device_description(device), "hardware": hardware(device), "torch": torch.__version__, "clock": clock,
-              "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    report = {"device": device_description(device), "hardware": hardware(device), "torch": torch.__version__,
+              "clock": clock, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "steps": args.steps, "warmup": args.warmup, "backbones": {}}
     print(f"SAflex step overhead on {report['device']} (torch {torch.__version__}; {clock})")
     out = args.out or (calibrated_benchmark if args.quick else default_benchmark)(device.type)
@@ -417,7 +417,8 @@ def main(argv=None) -> dict:
             continue
         batch = args.batch_size or (QUICK_CPU_BATCH[name] if args.quick and column else BATCH[name][column])
         torch.manual_seed(0)
-        modes = measure_modes(bench, batch, args.steps, args.warmup, device, modes=("plain",) if args.quick else tuple(MODES))
+        timed = ("plain",) if args.quick else tuple(MODES)
+        modes = measure_modes(bench, batch, args.steps, args.warmup, device, modes=timed)
         entry = {"batch_size": batch, "modes": modes, "ratios": ratios(modes)}
         print_table(name, entry)
         if device.type == "cuda" and bench.conv and not args.quick:

@@ -44,7 +44,8 @@ def calibrated_benchmark(device_type: str) -> Path:
 
 
 def pricing_benchmark(device_type: str) -> Path:
-    """The JSON --dry-run prices from without --throughput: this machine's calibration if written, else the package's."""
+    """The JSON --dry-run prices from without --throughput: this machine's calibration where one was
+    written, else the package's."""
     calibrated = calibrated_benchmark(device_type)
     return calibrated if calibrated.exists() else default_benchmark(device_type)
 
@@ -76,7 +77,8 @@ def calibrate(measured: dict, reference: dict, reference_path: Path) -> dict:
                  for mode, result in reference_modes.items() if "step_s" in result}
         backbones[name] = {**entry, "modes": {**modes, "plain": entry["modes"]["plain"]}}
     return {**measured, "backbones": backbones,
-            "calibration": {"measured": "plain", "reference": str(reference_path), "reference_device": reference["device"]}}
+            "calibration": {"measured": "plain", "reference": str(reference_path),
+                            "reference_device": reference["device"]}}
 
 
 def load_benchmark(path: Path) -> dict:
