@@ -12,7 +12,7 @@ GRID_FLAGS := --seeds $(SEEDS) --out $(OUT) $(if $(DRY_RUN),--dry-run,) $(if $(T
 BENCH_DEVICE ?= $(shell $(BIN)/python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')" 2>/dev/null)
 
 .PHONY: test demo reproduce-all reproduce-medmnist reproduce-tabular reproduce-flyp reproduce-diffusion \
-        report bench bench-cpu pi-modes clean-venv
+        report bench bench-cpu calibrate pi-modes clean-venv
 
 $(BIN)/saflex: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ bench: $(BIN)/saflex  ## SAflex step overhead for every backbone; JSON in saflex
 
 bench-cpu: $(BIN)/saflex  ## the small CPU run committed in saflex_cli/resources/benchmarks/overhead-cpu.json
 	$(BIN)/python benchmarks/overhead.py --device cpu --steps 3 --warmup 1
+
+calibrate: $(BIN)/saflex  ## this machine's plain steps (~40 s CPU) -> ~/.cache/saflex/benchmarks/, which --dry-run prefers
+	$(BIN)/python benchmarks/overhead.py --device $(BENCH_DEVICE) --quick
 
 pi-modes: $(BIN)/saflex  ## accuracy against cost of the Pi modes on the offline demo -> results/pi-modes.md
 	$(BIN)/python benchmarks/pi_modes.py

@@ -2,6 +2,7 @@
 
     python benchmarks/overhead.py --device cuda            # all backbones, JSON to saflex_cli/resources/benchmarks/
     python benchmarks/overhead.py --device cpu --backbones resnet18_28,mlp --steps 5
+    python benchmarks/overhead.py --quick                  # this machine's plain steps, for --dry-run
 
 Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 2 and 4):
 - plain: forward + backward on the union of the clean and augmented batches, uniform weights;
@@ -21,6 +22,8 @@ step from the real pipeline (TensorBatches + RandAugment / Mixup on the device) 
 staged time / pipeline time (1.0 = the data path costs nothing) and images/s.
 Peak memory is torch.cuda.max_memory_allocated on CUDA; on the CPU it is not measured, and time
 is the process's CPU time with one thread (robust on a machine shared with other jobs).
+--quick times only the plain step of each backbone, at small batches, and writes the calibration
+--dry-run prefers (estimate.calibrate: the other modes at the shipped JSON's ratios) to the user's cache.
 """
 from __future__ import annotations
 
@@ -44,13 +47,13 @@ from torch import nn
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from saflex_cli.augment.base import AugBatch  # noqa: E402
-from saflex_cli.compute.runtime import device_description  # noqa: E402
+from saflex_cli.compute.runtime import device_description, hardware  # noqa: E402
 from saflex_cli.config import OptimConfig, RunConfig, SaflexConfig  # noqa: E402
 from saflex_cli.data.batches import CyclingBatches, TensorBatches  # noqa: E402
 from saflex_cli.method.objectives import CrossEntropy, weighted_soft_cross_entropy  # noqa: E402
 from saflex_cli.models.base import Classifier, ImageNormalize  # noqa: E402
 from saflex_cli.registry import AUGMENTERS, BACKBONES  # noqa: E402
-from saflex_cli.runs.estimate import default_benchmark  # noqa: E402
+from saflex_cli.runs.estimate import calibrate, calibrated_benchmark, default_benchmark, load_benchmark  # noqa: E402
 from saflex_cli.training.trainer import EpochStats, Trainer, TrainSetup  # noqa: E402
 
 MODES = {  # name -> (refinement, SAflex settings); exact = Pi through the union the step differentiates
@@ -66,6 +69,8 @@ MODES = {  # name -> (refinement, SAflex settings); exact = Pi through the union
 # Batch sizes per device: the recipe's where there is one (MedMNIST 128), small where a CPU must cope.
 BATCH = {"resnet18_28": (128, 32), "mlp": (256, 256), "saint": (256, 256), "resnet50_224": (64, 4),
          "clip_vit_b16": (32, 2)}
+# --quick on a CPU: a few seconds a step at most (on CUDA it keeps the batches above)
+QUICK_CPU_BATCH = {"resnet18_28": 8, "mlp": 256, "saint": 256, "resnet50_224": 1, "clip_vit_b16": 1}
 
 
 @dataclass
@@ -257,7 +262,7 @@ def measure(factories: dict, device: torch.device, steps: int, warmup: int) -> d
 
 
 def measure_modes(bench: Bench, batch: int, steps: int, warmup: int, device: torch.device,
-                  contiguous: bool = False) -> dict:
+                  contiguous: bool = False, modes=tuple(MODES)) -> dict:
     gen = torch.Generator().manual_seed(0)
     inputs, targets = bench.batch(batch, device, gen)
     aug_inputs, _ = bench.batch(batch, device, gen)
@@ -265,8 +270,8 @@ def measure_modes(bench: Bench, batch: int, steps: int, warmup: int, device: tor
     classes = bench.num_classes(batch)
     aug = AugBatch(aug_inputs, F.one_hot(torch.randint(0, classes, (batch,), generator=gen), classes).float().to(device))
     staged = [(inputs, targets)]
-    variants = {mode: (mode, False) for mode in MODES}
-    if device.type == "cuda" and not contiguous:
+    variants = {mode: (mode, False) for mode in modes}
+    if device.type == "cuda" and not contiguous and "exact" in modes:
         variants["exact-bf16pi"] = ("exact", True)
 
     def factory(mode, pi_autocast):
@@ -360,26 +365,37 @@ def save(report: dict, out: Path) -> None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per mode")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per mode first")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per mode (default 20, --quick 2)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps per mode first (default 3, --quick 1)")
     parser.add_argument("--batch-size", type=int, default=None, help="one batch size for every backbone")
     parser.add_argument("--backbones", default=",".join(BACKBONE_BUILDERS))
     parser.add_argument("--no-data-path", action="store_true", help="skip the data-path measurement")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads; CPU time per step is measured, so keep 1")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default saflex_cli/resources/benchmarks/overhead-<device>.json, which --dry-run reads)")
+    parser.add_argument("--quick", action="store_true",
+                        help="plain steps only, small batches, no data path: this machine's calibration for --dry-run")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default saflex_cli/resources/benchmarks/"
+                        "overhead-<device>.json, or with --quick ~/.cache/saflex/benchmarks/overhead-<device>.json, "
+                        "which --dry-run prefers)")
     args = parser.parse_args(argv)
+    args.steps = args.steps or (2 if args.quick else 20)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     column = 0 if device.type == "cuda" else 1
     clock = "wall-clock" if device.type == "cuda" else f"process CPU time, {args.threads} thread(s)"
-    report = {"device": device_description(device), "torch": torch.__version__, "clock": clock,
-              "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    report = {"device": device_description(device), "hardware": hardware(device), "torch": torch.__version__,
+              "clock": clock, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "steps": args.steps, "warmup": args.warmup, "backbones": {}}
     print(f"SAflex step overhead on {report['device']} (torch {torch.__version__}; {clock})")
-    out = args.out or default_benchmark(device.type)
-    if not args.no_data_path:  # first, and saved at once: the JSON keeps what finished if cut short
+    out = args.out or (calibrated_benchmark if args.quick else default_benchmark)(device.type)
+    reference = default_benchmark(device.type)
+
+    def finish(report: dict) -> dict:  # --quick: the modes not timed here at the shipped JSON's ratios
+        return calibrate(report, load_benchmark(reference), reference) if args.quick else report
+
+    if not (args.no_data_path or args.quick):  # first, and saved at once: the JSON keeps what finished if cut short
         batch = args.batch_size or BATCH["resnet18_28"][column]
         report["data_path"] = {"backbone": "resnet18_28", "batch_size": batch,
                                **data_path(batch, args.steps, args.warmup, device)}
@@ -399,19 +415,20 @@ def main(argv=None) -> dict:
             print(f"\n{name}: skipped, {error}")
             report["backbones"][name] = {"skipped": str(error)}
             continue
-        batch = args.batch_size or BATCH[name][column]
+        batch = args.batch_size or (QUICK_CPU_BATCH[name] if args.quick and column else BATCH[name][column])
         torch.manual_seed(0)
-        modes = measure_modes(bench, batch, args.steps, args.warmup, device)
+        timed = ("plain",) if args.quick else tuple(MODES)
+        modes = measure_modes(bench, batch, args.steps, args.warmup, device, modes=timed)
         entry = {"batch_size": batch, "modes": modes, "ratios": ratios(modes)}
         print_table(name, entry)
-        if device.type == "cuda" and bench.conv:
+        if device.type == "cuda" and bench.conv and not args.quick:
             nchw = measure_modes(bench, batch, args.steps, args.warmup, device, contiguous=True)
             entry["contiguous"] = {"modes": nchw, "ratios": ratios(nchw)}
             print_table(f"{name} contiguous (NCHW)", {"batch_size": batch, **entry["contiguous"]})
         report["backbones"][name] = entry
-        save(report, out)
+        save(finish(report), out)
     print(f"\nwrote {out}")
-    return report
+    return finish(report)
 
 
 if __name__ == "__main__":

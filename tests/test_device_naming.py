@@ -17,3 +17,12 @@ def test_cpu_description_names_model_capability_and_threads(monkeypatch, tmp_pat
 
 def test_cpu_capability_is_torchs_dispatch_level():
     assert runtime.cpu_capability() == torch.backends.cpu.get_cpu_capability()
+
+
+def test_a_benchmark_names_the_cpu_kind_and_threads(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_model", lambda: "AMD EPYC (family 25 model 1)")
+    monkeypatch.setattr(runtime, "cpu_capability", lambda: "AVX2")
+    assert runtime.hardware(torch.device("cpu")) == {"cpu_model": "AMD EPYC (family 25 model 1)",
+                                                      "cpu_capability": "AVX2", "threads": torch.get_num_threads()}
+    assert runtime.machine_kind(torch.device("cpu")) == {"cpu_model": "AMD EPYC (family 25 model 1)",
+                                                         "cpu_capability": "AVX2"}

@@ -69,6 +69,7 @@ def test_package_data_ships_every_resource_file():
 
 def test_dry_run_prices_a_grid_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no benchmarks/ folder here: the package's own JSON must be read
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nor a calibration (overhead.py --quick) of this machine
     result = CliRunner().invoke(app, ["medmnist", "--dataset", "dermamnist", "--aug", "mixup", "--saflex",
                                       "--seeds", "0", "--device", "cpu", "--out", str(tmp_path), "--dry-run"])
     assert result.exit_code == 0, result.output

@@ -84,6 +84,67 @@ def test_dry_run_prints_the_device_hours(tmp_path):
     assert "exact-K10 was not measured" in result.output.replace("\n", " ")
 
 
+HERE = {"cpu_model": "AMD EPYC (family 25 model 17)", "cpu_capability": "AVX2"}
+
+
+def test_a_benchmark_from_another_cpu_kind_is_named_and_one_from_this_kind_is_not():
+    from saflex_cli.runs.estimate import other_machine
+    assert other_machine({"device": "cpu", "hardware": {**HERE, "threads": 1}}, HERE) is None
+    other = {"device": "cpu", "hardware": {**HERE, "cpu_capability": "AVX512", "threads": 1}}
+    assert other_machine(other, HERE) == ("measured on AMD EPYC (family 25 model 17), AVX512, not on this "
+                                          "machine's AMD EPYC (family 25 model 17), AVX2")
+    assert other_machine({"device": "cpu: x86_64, 1 threads"}, HERE) == \
+        "measured on cpu: x86_64, 1 threads, model not recorded, not on this machine's AMD EPYC (family 25 model 17), AVX2"
+
+
+def test_calibration_keeps_the_measured_plain_step_and_scales_every_other_mode_by_the_reference_ratio(tmp_path):
+    from saflex_cli.runs.estimate import calibrate
+    reference = {"device": "cpu: fast", "backbones": {"resnet18_28": {"batch_size": 32, "modes": {
+        "plain": {"step_s": 1.0}, "exact": {"step_s": 2.5}, "l2rw": {"step_s": 4.0}, "last-layer": {"skipped": "x"}}}}}
+    measured = {"device": "cpu: slow", "hardware": HERE, "backbones": {
+        "resnet18_28": {"batch_size": 8, "modes": {"plain": {"step_s": 0.75}}},
+        "saint": {"batch_size": 256, "modes": {"plain": {"step_s": 0.5}}}}}  # not in the reference: kept as timed
+    calibrated = calibrate(measured, reference, tmp_path / "ref.json")
+    modes = calibrated["backbones"]["resnet18_28"]["modes"]
+    assert modes["plain"] == {"step_s": 0.75} and set(modes) == {"plain", "exact", "l2rw"}
+    assert modes["exact"]["step_s"] == 0.75 * 2.5 and modes["l2rw"]["step_s"] == 0.75 * 4.0
+    assert calibrated["backbones"]["saint"] == measured["backbones"]["saint"]
+    assert calibrated["hardware"] == HERE and calibrated["calibration"]["reference_device"] == "cpu: fast"
+    saflex = build_configs("medmnist", "breastmnist", "randaug", True, "0", train={"epochs": 2})
+    steps = math.ceil(546 / 128)  # breastmnist's training split, batch 128
+    assert estimate_grid(saflex, calibrated).hours[saflex[0].run_name] == pytest.approx(
+        2 * steps * 0.75 * 2.5 / 8 * 128 / 3600)
+
+
+def dry_run(tmp_path, *extra):
+    result = CliRunner().invoke(app, ["medmnist", "--dataset", "breastmnist", "--aug", "none", "--seeds", "0",
+                                      "--device", "cpu", "--out", str(tmp_path / "out"), "--dry-run", *extra])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_dry_run_prefers_this_machines_calibration_and_names_a_benchmark_from_another_cpu(tmp_path, monkeypatch):
+    from saflex_cli.compute import runtime
+    from saflex_cli.runs.estimate import calibrated_benchmark
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime, "machine_kind", lambda device: HERE)
+    shipped = dry_run(tmp_path)  # the package's JSON names no CPU model
+    assert "saflex_cli/resources/benchmarks/overhead-cpu.json" in shipped
+    assert "measured on cpu: x86_64, 1 threads, model not recorded, not on this machine's AMD EPYC" in shipped
+    assert "benchmarks/overhead.py --device cpu --quick" in shipped
+    path = calibrated_benchmark("cpu")
+    assert path == tmp_path / "cache" / "saflex" / "benchmarks" / "overhead-cpu.json"
+    path.parent.mkdir(parents=True)
+    bench_json(path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "hardware": {**HERE, "threads": 1},
+                                "calibration": {"reference_device": "cpu: x86_64, 1 threads"}}))
+    calibrated = dry_run(tmp_path)
+    assert f"from{path}" in calibrated.replace(" ", "") and "not on this machine" not in calibrated  # rich wraps long paths
+    assert "plain steps measured on this machine, the other modes at their ratios on cpu: x86_64" in calibrated
+    steps = math.ceil(546 / 128)
+    assert f"estimated {100 * steps * 0.1 / 64 * (128 * 0.5) / 3600:.2f} device-hours" in calibrated  # No Aug: 128 clean
+
+
 def test_every_method_is_priced_from_the_shipped_cpu_benchmark():
     """--dry-run finds each refiner's step (l2rw its own mode, soft-aug the plain step) for MedMNIST."""
     from saflex_cli.runs.estimate import default_benchmark, load_benchmark, step_mode
@@ -97,8 +158,7 @@ def test_every_method_is_priced_from_the_shipped_cpu_benchmark():
     assert hours["soft-aug"] == hours["none"] < hours["saflex"] and hours["none"] < hours["l2rw"]
 
 
-def test_overhead_benchmark_writes_every_mode_and_ratio(tmp_path, monkeypatch):
-    """A tiny CPU run of benchmarks/overhead.py, so the GPU run meets no broken code."""
+def overhead_script(monkeypatch):
     import importlib.util
     from pathlib import Path
 
@@ -106,14 +166,37 @@ def test_overhead_benchmark_writes_every_mode_and_ratio(tmp_path, monkeypatch):
     overhead = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "overhead", overhead)  # dataclasses look their module up there
     spec.loader.exec_module(overhead)
+    return overhead
+
+
+def test_overhead_benchmark_writes_every_mode_and_ratio(tmp_path, monkeypatch):
+    """A tiny CPU run of benchmarks/overhead.py, so the GPU run meets no broken code."""
+    from saflex_cli.compute.runtime import machine_kind
+
+    overhead = overhead_script(monkeypatch)
     out = tmp_path / "bench.json"
     report = overhead.main(["--device", "cpu", "--backbones", "mlp,saint", "--batch-size", "2", "--steps", "1",
                             "--warmup", "1", "--threads", "2", "--no-data-path", "--out", str(out)])
     assert json.loads(out.read_text()) == report
+    assert report["hardware"] == {**machine_kind(torch.device("cpu")), "threads": 2}  # the JSON names the CPU
     for name in ("mlp", "saint"):  # the tabular family's own models
         entry = report["backbones"][name]
         assert set(entry["modes"]) == set(overhead.MODES) and set(entry["ratios"]) == set(overhead.MODES) - {"plain"}
         assert all(r["time"] > 0 for r in entry["ratios"].values())
+
+
+def test_quick_calibration_times_the_plain_step_and_writes_this_machines_json_to_the_cache(tmp_path, monkeypatch):
+    from saflex_cli.runs.estimate import calibrated_benchmark, default_benchmark, load_benchmark
+    from saflex_cli.compute.runtime import machine_kind
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    report = overhead_script(monkeypatch).main(["--device", "cpu", "--backbones", "mlp", "--quick"])
+    assert json.loads(calibrated_benchmark("cpu").read_text()) == report
+    assert report["steps"] == 2 and report["hardware"] == {**machine_kind(torch.device("cpu")), "threads": 1}
+    reference = load_benchmark(default_benchmark("cpu"))["backbones"]["mlp"]["modes"]
+    modes = report["backbones"]["mlp"]["modes"]
+    assert set(modes) == set(reference) and "ratio_from_reference" not in modes["plain"]
+    assert modes["exact"]["step_s"] == modes["plain"]["step_s"] * reference["exact"]["step_s"] / reference["plain"]["step_s"]
 
 
 def test_every_family_is_priced_from_the_backbone_that_stands_in_for_its_model():

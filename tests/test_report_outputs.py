@@ -22,13 +22,14 @@ RUNS = [("randaug", "none", 0, 0.7371, (0.50, 0.60, 0.70), None, None),
         ("randaug", "saflex", 1, 0.7100, (0.44, 0.57, 0.69), (0.7, 0.6, 0.5), (0.1, 0.2, 0.3))]
 
 
-def write_runs(out, dataset="dermamnist", device="cpu: test", **changes):
-    """Records of 3 epochs each; the No Aug row of pneumoniamnist runs with batch_size=16."""
+def write_runs(out, dataset="dermamnist", device="cpu: test", seconds=2.0, **changes):
+    """Records of 3 epochs each; the No Aug row of pneumoniamnist runs with batch_size=16. Seed 0 runs on
+    `device` at `seconds` per epoch, the other seeds on 'cpu: test' at 2 s."""
     for aug, refine, seed, acc, vals, kept, changed in RUNS:
         config = fake_record(out, aug, refine, seed, acc, dataset=dataset, **changes)
         record = json.loads(record_path(out, config).read_text())
         record["device"] = device if seed == 0 else "cpu: test"
-        record["epochs"] = [{"epoch": e + 1, "train_time_s": 2.0, "val": {"acc": v}, "test": {"acc": acc},
+        record["epochs"] = [{"epoch": e + 1, "train_time_s": seconds if seed == 0 else 2.0, "val": {"acc": v}, "test": {"acc": acc},
                              **({"saflex": {"kept_fraction": kept[e], "changed_fraction": changed[e]}} if kept else {})}
                             for e, v in enumerate(vals)]
         write_record(out, config, record)
@@ -84,9 +85,18 @@ def test_the_summary_csv_has_one_row_per_cell_with_the_markdowns_values(tmp_path
                     f"{'✓' if cell.verdict == 'agrees' else '✗'}"
         assert text in row, (text, row)
     by_method = summary.set_index("method")
-    assert by_method.loc["RandAug", "train_s_per_epoch"] == "mixed devices" in line_of(table, "| RandAug |")
+    assert by_method.loc["RandAug", "train_s_per_epoch"] == "mixed devices: 2.00 on cpu: test; 2.00 on cuda: other"
+    assert by_method.loc["RandAug", "train_s_per_epoch"] in line_of(table, "| RandAug |")
     assert by_method.loc["No Aug", "train_s_per_epoch"] == "2.0"  # one device: its median seconds
     assert by_method.loc["SAflex (w/ RandAug)", "verdict"] == "differs"
+
+
+def test_seconds_per_epoch_keep_two_cpu_kinds_apart(tmp_path):
+    """One declared kind ('x86_64, 2 cores') covers CPUs 3× apart in speed: each named kind keeps its own median."""
+    write_runs(tmp_path, device="cpu: AMD EPYC (family 25 model 1), AVX2, 2 threads", seconds=6.0)
+    _, md_path = write_report(tmp_path, "medmnist")
+    assert line_of(md_path.read_text(), "| RandAug |").endswith(
+        "| mixed devices: 6.00 on cpu: AMD EPYC (family 25 model 1), AVX2, 2 threads; 2.00 on cpu: test |")
 
 
 def captured_figures(monkeypatch) -> dict:

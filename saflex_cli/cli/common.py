@@ -10,7 +10,7 @@ from rich.console import Console
 from ..config import REFINE_NEEDS, REFINE_READS, RunConfig, override
 from ..errors import SaflexError
 from ..registry import AUGMENTERS, FAMILIES
-from ..runs.estimate import default_benchmark, estimate_grid, load_benchmark
+from ..runs.estimate import estimate_grid, load_benchmark, other_machine, pricing_benchmark
 from ..store.records import record_status
 
 if TYPE_CHECKING:  # the rest imports torch: inside the functions, so `--help` does not wait for it
@@ -111,12 +111,14 @@ def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: st
 
 
 def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throughput: Path | None) -> None:
-    """The runs, which are recorded, and the device-hours of those still to run. Runs whose data is
-    not on disk are listed and priced too (a grid is planned before its data is fetched): their
-    identities are computed once the files are there."""
+    """The runs, which are recorded, and the device-hours of those still to run, priced for this
+    machine's kind (or saying that the benchmark was measured on another). Runs whose data is not on
+    disk are listed and priced too (a grid is planned before its data is fetched): their identities
+    are computed once the files are there."""
+    from ..compute.runtime import machine_kind, pick_device
     from ..runs.fingerprint import missing_data
-    from ..compute.runtime import pick_device
-    path = throughput or default_benchmark(pick_device(device).type)
+    chosen = pick_device(device)
+    path = throughput or pricing_benchmark(chosen.type)
     benchmark = load_benchmark(path) if throughput is not None or path.exists() else None
     estimate = estimate_grid(configs, benchmark) if benchmark else None
     status = {config.run_name: record_status(out, config) for config in configs}  # one read per record
@@ -134,11 +136,18 @@ def print_dry_run(configs: list[RunConfig], out: Path, device: str | None, throu
                       f"computed when present", highlight=False)
     if benchmark is None:
         console.print(f"no device-hour estimate: no benchmark at {path}; run `python benchmarks/overhead.py "
-                      f"--device {pick_device(device).type}` or pass --throughput FILE", highlight=False)
+                      f"--device {chosen.type} --quick` or pass --throughput FILE", highlight=False)
         return
     left = estimate_grid(todo, benchmark)
+    elsewhere = other_machine(benchmark, machine_kind(chosen))
+    caveat = (f"; {elsewhere}: step times differ up to 3× between kinds, `python benchmarks/overhead.py "
+              f"--device {chosen.type} --quick` measures this one in about a minute" if elsewhere else "")
     console.print(f"estimated {left.total:.2f} device-hours for {len(left.hours)} of the {len(todo)} run(s) to do "
-                  f"(training steps on {benchmark['device']}, from {path}; evaluation not counted)", highlight=False)
+                  f"(training steps on {benchmark['device']}, from {path}; evaluation not counted{caveat})",
+                  highlight=False)
+    if "calibration" in benchmark:
+        console.print(f"  [dim]plain steps measured on this machine, the other modes at their ratios on "
+                      f"{benchmark['calibration']['reference_device']}[/dim]", highlight=False)
     for reason in sorted(set(left.missing.values()) | left.notes):
         console.print(f"  [dim]{reason}[/dim]")
 

@@ -74,5 +74,5 @@ Force = Annotated[bool, typer.Option("--force", help="Move stale records (same s
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the grid on this machine (one per GPU when there are several).", rich_help_panel=EXECUTION)]
 CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", min=0, help="Also checkpoint every N steps (0: at epoch ends only).", rich_help_panel=EXECUTION)]
 Executor = Annotated[str, typer.Option("--executor", help="local (default; this machine) | slurm | submitit-local: one array job through submitit.", rich_help_panel=EXECUTION)]
-Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: the package's saflex_cli/resources/benchmarks/overhead-<device>.json.", rich_help_panel=EXECUTION)]
+Throughput = Annotated[Optional[Path], typer.Option("--throughput", help="Benchmark JSON (benchmarks/overhead.py) for the --dry-run estimate; default: this machine's calibration (benchmarks/overhead.py --quick, in ~/.cache/saflex/benchmarks/) if written, else the package's saflex_cli/resources/benchmarks/overhead-<device>.json.", rich_help_panel=EXECUTION)]
 ShowConfig = Annotated[bool, typer.Option("--show-config", hidden=True, help="Print the resolved configs and stop (saflex config show).")]

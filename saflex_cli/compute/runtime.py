@@ -161,6 +161,33 @@ def cpu_capability() -> str:
         return "unknown"
 
 
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver's version (nvidia-smi's), which torch does not report; None without one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def machine_kind(device: torch.device) -> dict[str, str]:
+    """What decides a step's speed (and its rounding) on `device`: the GPU's model on CUDA, else the
+    CPU's model and the instruction set torch dispatches to. Two timings compare only within one kind."""
+    if device.type == "cuda":
+        return {"gpu": torch.cuda.get_device_name(device)}
+    return {"cpu_model": cpu_model(), "cpu_capability": cpu_capability()}
+
+
+def hardware(device: torch.device) -> dict:
+    """Everything a benchmark JSON says about its machine: the CPU's kind and threads, and on CUDA
+    also the GPU's model with the CUDA and driver versions."""
+    facts = {"cpu_model": cpu_model(), "cpu_capability": cpu_capability(), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        facts.update(machine_kind(device), cuda=torch.version.cuda, driver=nvidia_driver())
+    return facts
+
+
 def device_description(device: torch.device) -> str:
     """What a number was measured on: the GPU's model, or the CPU's model, instruction set and threads."""
     if device.type == "cuda":

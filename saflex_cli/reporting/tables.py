@@ -191,8 +191,13 @@ def groups(frame: pd.DataFrame) -> dict[tuple, Group]:
 
 
 def seconds_per_epoch(rows: pd.DataFrame) -> float | str:
-    """Median training seconds per epoch of some runs; a time across devices means nothing."""
-    return float(rows.train_s_per_epoch.median()) if rows.device.nunique() == 1 else "mixed devices"
+    """Median training seconds per epoch of some runs; a time across devices means nothing, so runs on
+    several (two CPUs of one declared kind differ 3× in speed: a device names its CPU model, instruction
+    set and threads) get one median per device."""
+    if rows.device.nunique() == 1:
+        return float(rows.train_s_per_epoch.median())
+    medians = rows.groupby("device").train_s_per_epoch.median()
+    return "mixed devices: " + "; ".join(f"{seconds:.2f} on {device}" for device, seconds in medians.items())
 
 
 def cell_summaries(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,11 +9,15 @@ per-epoch evaluation and the data loading of on-disk datasets are not counted.
 
 The measured JSONs ship with the package (saflex_cli/resources/benchmarks/, where
 benchmarks/overhead.py writes them), so the estimate works from any directory and any install.
+They hold for the machine kind they name: the same step took 3.1× longer on another CPU of this
+project's declared kind. `benchmarks/overhead.py --quick` times this machine's plain steps in
+under a minute and writes a calibrated JSON to the user's cache, which the estimate then prefers.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,6 +34,51 @@ STAND_INS = {"ViT-B-16-quickgelu": "clip_vit_b16", "ViT-B-16": "clip_vit_b16", "
 def default_benchmark(device_type: str) -> Path:
     """The shipped benchmark of a device type (cpu, cuda); a file system path, as pip installs unpacked."""
     return Path(str(resources.files("saflex_cli") / "resources" / "benchmarks" / f"overhead-{device_type}.json"))
+
+
+def calibrated_benchmark(device_type: str) -> Path:
+    """Where `benchmarks/overhead.py --quick` writes this machine's JSON: the user's cache, not the
+    package (one install can serve machines of several kinds)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "saflex" / "benchmarks" / f"overhead-{device_type}.json"
+
+
+def pricing_benchmark(device_type: str) -> Path:
+    """The JSON --dry-run prices from without --throughput: this machine's calibration where one was
+    written, else the package's."""
+    calibrated = calibrated_benchmark(device_type)
+    return calibrated if calibrated.exists() else default_benchmark(device_type)
+
+
+def other_machine(benchmark: dict, here: dict[str, str]) -> str | None:
+    """What the benchmark was measured on, where that is not this machine's kind (runtime.machine_kind);
+    None where it is. A JSON written before machines were named names none."""
+    measured = benchmark.get("hardware", {})
+    theirs = {key: measured.get(key) for key in here}
+    if theirs == here:
+        return None
+    named = ", ".join(value for value in theirs.values() if value) or f"{benchmark.get('device')}, model not recorded"
+    return f"measured on {named}, not on this machine's {', '.join(here.values())}"
+
+
+def calibrate(measured: dict, reference: dict, reference_path: Path) -> dict:
+    """This machine's benchmark from a quick run that timed each backbone's plain step alone: every
+    other mode at the reference's ratio to its own plain step (those ratios moved by under 10 %
+    between two CPU kinds whose plain steps differ 3×; docs/performance.md)."""
+    backbones = {}
+    for name, entry in measured["backbones"].items():
+        plain = entry.get("modes", {}).get("plain", {}).get("step_s")
+        reference_modes = reference["backbones"].get(name, {}).get("modes", {})
+        reference_plain = reference_modes.get("plain", {}).get("step_s")
+        if plain is None or reference_plain is None:
+            backbones[name] = entry
+            continue
+        modes = {mode: {"step_s": plain * result["step_s"] / reference_plain, "ratio_from_reference": True}
+                 for mode, result in reference_modes.items() if "step_s" in result}
+        backbones[name] = {**entry, "modes": {**modes, "plain": entry["modes"]["plain"]}}
+    return {**measured, "backbones": backbones,
+            "calibration": {"measured": "plain", "reference": str(reference_path),
+                            "reference_device": reference["device"]}}
 
 
 def load_benchmark(path: Path) -> dict:
