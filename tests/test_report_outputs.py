@@ -99,6 +99,25 @@ def test_seconds_per_epoch_keep_two_cpu_kinds_apart(tmp_path):
         "| mixed devices: 6.00 on cpu: AMD EPYC (family 25 model 1), AVX2, 2 threads; 2.00 on cpu: test |")
 
 
+def test_a_paired_gain_whose_seeds_ran_on_two_cpu_kinds_says_so(tmp_path):
+    """A paired difference across instruction sets carries their rounding difference: the gains table
+    says so; other thread counts on one CPU kind are the same kind."""
+    epyc = "cpu: AMD EPYC (family 25 model 1), AVX2, {} threads"
+    write_runs(tmp_path, device=epyc.format(2))
+    config = fake_record(tmp_path, "randaug", "saflex", 0, 0.70)
+    record = json.loads(record_path(tmp_path, config).read_text())
+    write_record(tmp_path, config, {**record, "device": epyc.format(1)})
+    _, md_path = write_report(tmp_path, "medmnist")
+    gains = md_path.read_text().split("## Gains, paired by seed")[1]
+    assert "two kinds of device" not in line_of(gains, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | RandAug |")
+
+    write_record(tmp_path, config, {**record, "device": "cpu: Intel Xeon (family 6 model 143), AVX512, 1 threads"})
+    _, md_path = write_report(tmp_path, "medmnist")
+    gains = md_path.read_text().split("## Gains, paired by seed")[1]
+    assert line_of(gains, "| ResNet-18 | dermamnist | SAflex (w/ RandAug) | RandAug |").endswith(
+        "(some seeds' pair ran on two kinds of device: their rounding differs too) |")
+
+
 def captured_figures(monkeypatch) -> dict:
     figures, original = {}, plots.save_figure
 

@@ -10,6 +10,7 @@ from .paper import paper_value, published_cell
 from .tables import (DECISIONS, cell_summaries, ordered_groups, ordered_rows, recorded, row_name, seconds_per_epoch,
                      shared_settings, without_settings)
 
+ACROSS = " (some seeds' pair ran on two kinds of device: their rounding differs too)"
 TOLERANCE = "within 2·sqrt(σ_ours² + σ_paper²) of the paper's mean"
 
 
@@ -85,7 +86,7 @@ def render_gains(gains: pd.DataFrame) -> list[str]:
         paper = "—" if reference is None or pd.isna(reference) else f"{reference:+.2f}" + (" ref." if row.reference else "")
         lines.append(f"| {row.model} | {row.column} | {row_name(row.method, row.label)} | "
                      f"{row_name(row.versus, row.versus_label)} | {row.n} | {row.gain:+.2f} | {row.interval} | "
-                     f"{paper} | {row.reading} |")
+                     f"{paper} | {row.reading}{ACROSS if row.across_devices else ''} |")
     return lines + [""]
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -200,6 +201,12 @@ def seconds_per_epoch(rows: pd.DataFrame) -> float | str:
     return "mixed devices: " + "; ".join(f"{seconds:.2f} on {device}" for device, seconds in medians.items())
 
 
+def device_kind(device: str) -> str:
+    """A record's device without its thread count: the GPU, or the CPU's model and instruction set,
+    whose kernels (and so rounding) a paired difference must share to carry no machine difference."""
+    return re.sub(r", \d+ threads?$", "", device)
+
+
 def cell_summaries(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
     """One row per cell (model, dataset, method, setting): our mean, std and seeds beside the paper's,
     the difference and the verdict. The Markdown, the LaTeX and the tidy summary CSV all show these."""
@@ -253,6 +260,9 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
     by_key = {key: dict(zip(rows.drop_duplicates("seed", keep="last").seed,
                             rows.drop_duplicates("seed", keep="last").value))
               for key, rows in rows_by_key.items()}
+    kinds = {key: dict(zip(rows.drop_duplicates("seed", keep="last").seed,
+                           rows.drop_duplicates("seed", keep="last").device.map(device_kind)))
+             for key, rows in rows_by_key.items()}
     noaug = frame[(frame.aug == "none") & (frame.refine == "none")]
     noaug_by_base = dict(iter(noaug.groupby(["model", "column", "base_key"])))
     out = []
@@ -263,9 +273,12 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
                   ("No Aug", noaug_by_base.get((model, column, first.base_key)) if first.aug != "none" else None),
                   ("SAflex", rows_by_key.get((model, column, first.saflex_key)))]
         for name, base in wanted:
-            gain = None if base is None else paired_gain(ours, by_key[(model, column, base.iloc[0].setting_key)])
+            versus_key = (model, column, base.iloc[0].setting_key) if base is not None else None
+            gain = None if base is None else paired_gain(ours, by_key[versus_key])
             if gain is None:
                 continue
+            mine, theirs = kinds[(model, column, first.setting_key)], kinds[versus_key]
+            across = any(mine[seed] != theirs[seed] for seed in gain.seeds)
             base_method = base.iloc[0].method
             # The paper has no row for a changed choice: its value is the default's, not a measured gain.
             reference = reference_gain(recipe.tables, method, base_method, model, column) if name != "SAflex" else None
@@ -277,7 +290,7 @@ def gain_rows(recipe: Recipe, frame: pd.DataFrame) -> pd.DataFrame:
                         "reference_gain": reference.gain if reference else None,
                         "reference": reference.source if reference else "", "decision": reading.decision,
                         "seeds_to_decide": reading.seeds_to_decide, "reading": reading.text,
-                        "interval": interval_text(gain)})
+                        "interval": interval_text(gain), "across_devices": across})
     return pd.DataFrame(out)
 
 
