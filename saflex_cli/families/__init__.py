@@ -1,5 +1,5 @@
 """Experiment families; importing this package registers each recipe in FAMILIES."""
-from . import demo, diffusion, flyp, medmnist, tabular  # noqa: F401  (registration)
+from . import demo, diffusion, flyp, images, medmnist, tabular  # noqa: F401  (registration)
 from .base import Cell, Recipe
 
 __all__ = ["Cell", "Recipe"]
