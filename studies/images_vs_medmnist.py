@@ -6,6 +6,9 @@ prints the test accuracy and AUC of each pair with whether every recorded epoch'
 
     OMP_NUM_THREADS=1 python studies/images_vs_medmnist.py --data-root ../shared/data --epochs 2 --seeds 0
 
+Each run is an ordinary `saflex` grid: with `--work DIR` (default: a temporary folder) a killed study
+resumes where it stopped; `--parallel` starts the six commands at once.
+
 What makes the two the same run: the same decoded tensors (PNG is lossless; grayscale files read as
 1 channel, widened to 3 with `--channels 3` as `saflex medmnist`'s default `--as-rgb` widens them),
 the same order (files named by their index in the npz, and the reader orders a split by file name),
@@ -45,9 +48,19 @@ def export_medmnist(npz: Path, out: Path, class_names: list[str], limit: int | N
     return out
 
 
-def saflex(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "saflex_cli", *args, "--quiet"], check=True, cwd=ROOT,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+def saflex(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "saflex_cli", *args, "--quiet"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def run_all(commands: list[tuple[str, ...]], parallel: bool) -> None:
+    started = []
+    for command in commands:
+        started.append(saflex(*command))
+        if not parallel and started[-1].wait():
+            raise SystemExit(f"saflex {' '.join(command)} failed")
+    if any(process.wait() for process in started):
+        raise SystemExit("a saflex command failed (see above)")
 
 
 def records(out: Path, family: str) -> dict[str, dict]:
@@ -71,19 +84,21 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--epochs", default="2")
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--work", type=Path, help="keep the export and the records here (default: a temporary folder)")
+    parser.add_argument("--parallel", action="store_true", help="start every command at once")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from saflex_cli.data.medmnist import info
     names = [info("breastmnist")["label"][str(i)] for i in range(len(info("breastmnist")["label"]))]
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        folder = export_medmnist(args.data_root / "medmnist" / "breastmnist.npz", tmp / "breastmnist", names)
+    with tempfile.TemporaryDirectory() as temporary:
+        work = args.work or Path(temporary)
+        folder = export_medmnist(args.data_root / "medmnist" / "breastmnist.npz", work / "breastmnist", names)
         common = ("--epochs", args.epochs, "--seeds", args.seeds)
-        for _, method in RUNS:
-            saflex("images", "--root", str(folder), *IMAGES_FLAGS, *method, *common, "--out", str(tmp / "images"))
-            saflex("medmnist", "--dataset", "breastmnist", "--data-root", str(args.data_root), *method, *common,
-                   "--out", str(tmp / "medmnist"))
-        ours, theirs = records(tmp / "images", "images"), records(tmp / "medmnist", "medmnist")
+        run_all([command for _, method in RUNS for command in (
+            ("images", "--root", str(folder), *IMAGES_FLAGS, *method, *common, "--out", str(work / "images")),
+            ("medmnist", "--dataset", "breastmnist", "--data-root", str(args.data_root), *method, *common,
+             "--out", str(work / "medmnist")))], args.parallel)
+        ours, theirs = records(work / "images", "images"), records(work / "medmnist", "medmnist")
         print("| method | `saflex images` test acc / AUC | `saflex medmnist` test acc / AUC | every epoch equal |")
         print("|---|---|---|---|")
         for label, _ in RUNS:

@@ -24,7 +24,7 @@ from ..errors import SaflexError
 from ..files import atomic_write
 from .cub import carve_validation
 from .download import md5sum
-from .images import ImageFiles, open_image, preload, resize_transform
+from .images import ImageFiles, open_image, resize_transform
 from .splits import Split, Splits
 
 SPLITS = ("train", "val", "test")
@@ -146,7 +146,9 @@ def decode(tree: FolderTree, size: int, channels: int | None) -> tuple[torch.Ten
             pass  # an unreadable cache file is decoded again and replaced
     mode = {1: "L", 3: "RGB"}[channels or file_channels(tree.paths)]
     files = ImageFiles(tree.paths, torch.zeros(len(tree.paths), dtype=torch.long), resize_transform(size, mode))
-    images = preload(files).inputs
+    # One by one, not through a DataLoader, whose start draws from torch's global generator: a run
+    # that decodes must initialise its model as one that reads the cache.
+    images = torch.stack([files[i][0] for i in range(len(files))])
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: torch.save({"count": len(tree.paths), "images": images}, handle), binary=True)
     return images, path
