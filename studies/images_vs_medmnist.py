@@ -7,7 +7,7 @@ prints the test accuracy and AUC of each pair with whether every recorded epoch'
     OMP_NUM_THREADS=1 python studies/images_vs_medmnist.py --data-root ../shared/data --epochs 2 --seeds 0
 
 Each run is an ordinary `saflex` grid: with `--work DIR` (default: a temporary folder) a killed study
-resumes where it stopped; `--parallel` starts the six commands at once.
+resumes where it stopped (`python -c` with `table(Path(DIR))` prints the pairs recorded so far).
 
 What makes the two the same run: the same decoded tensors (PNG is lossless; grayscale files read as
 1 channel, widened to 3 with `--channels 3` as `saflex medmnist`'s default `--as-rgb` widens them),
@@ -48,19 +48,10 @@ def export_medmnist(npz: Path, out: Path, class_names: list[str], limit: int | N
     return out
 
 
-def saflex(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "saflex_cli", *args, "--quiet"], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
-def run_all(commands: list[tuple[str, ...]], parallel: bool) -> None:
-    started = []
-    for command in commands:
-        started.append(saflex(*command))
-        if not parallel and started[-1].wait():
-            raise SystemExit(f"saflex {' '.join(command)} failed")
-    if any(process.wait() for process in started):
-        raise SystemExit("a saflex command failed (see above)")
+def saflex(*args: str) -> None:
+    """One command at a time: six ResNet-18 runs at once took ~20 GB on the 24 GB development machine."""
+    subprocess.run([sys.executable, "-m", "saflex_cli", *args, "--quiet"], check=True, cwd=ROOT,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def records(out: Path, family: str) -> dict[str, dict]:
@@ -85,7 +76,6 @@ def main() -> None:
     parser.add_argument("--epochs", default="2")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--work", type=Path, help="keep the export and the records here (default: a temporary folder)")
-    parser.add_argument("--parallel", action="store_true", help="start every command at once")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from saflex_cli.data.medmnist import info
@@ -94,17 +84,24 @@ def main() -> None:
         work = args.work or Path(temporary)
         folder = export_medmnist(args.data_root / "medmnist" / "breastmnist.npz", work / "breastmnist", names)
         common = ("--epochs", args.epochs, "--seeds", args.seeds)
-        run_all([command for _, method in RUNS for command in (
-            ("images", "--root", str(folder), *IMAGES_FLAGS, *method, *common, "--out", str(work / "images")),
-            ("medmnist", "--dataset", "breastmnist", "--data-root", str(args.data_root), *method, *common,
-             "--out", str(work / "medmnist")))], args.parallel)
-        ours, theirs = records(work / "images", "images"), records(work / "medmnist", "medmnist")
-        print("| method | `saflex images` test acc / AUC | `saflex medmnist` test acc / AUC | every epoch equal |")
-        print("|---|---|---|---|")
-        for label, _ in RUNS:
+        for _, method in RUNS:
+            saflex("images", "--root", str(folder), *IMAGES_FLAGS, *method, *common, "--out", str(work / "images"))
+            saflex("medmnist", "--dataset", "breastmnist", "--data-root", str(args.data_root), *method, *common,
+                   "--out", str(work / "medmnist"))
+        print(table(work))
+
+
+def table(work: Path) -> str:
+    """The pairs recorded under `work`, as a markdown table."""
+    ours, theirs = records(work / "images", "images"), records(work / "medmnist", "medmnist")
+    lines = ["| method | `saflex images` test acc / AUC | `saflex medmnist` test acc / AUC | every epoch equal |",
+             "|---|---|---|---|"]
+    for label, _ in RUNS:
+        if label in ours and label in theirs:
             a, b = (r["selections"]["best_val_acc"]["test"] for r in (ours[label], theirs[label]))
-            print(f"| {label} | {a['acc'] * 100:.2f} / {a['auc'] * 100:.2f} | {b['acc'] * 100:.2f} / {b['auc'] * 100:.2f} "
-                  f"| {'yes' if same_numbers(ours[label], theirs[label]) else 'NO'} |")
+            lines.append(f"| {label} | {a['acc'] * 100:.2f} / {a['auc'] * 100:.2f} | {b['acc'] * 100:.2f} / "
+                         f"{b['auc'] * 100:.2f} | {'yes' if same_numbers(ours[label], theirs[label]) else 'NO'} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

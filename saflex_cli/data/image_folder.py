@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..errors import SaflexError
