@@ -99,7 +99,9 @@ def test_channels_follow_the_files_unless_set(tmp_path):
     write_tree(tmp_path / "m", {"": {"a": 5, "b": 5}}, mode="L")
     Image.fromarray(pixels(7, 12, "RGB")).save(tmp_path / "m" / "a" / "rgb.png")
     assert load_image_folder(tmp_path / "m", size=12).train.inputs.shape[1] == 3  # one RGB file: all RGB
-    assert load_image_folder(tmp_path / "g", size=12).provenance["channels_from"] == "the files"
+    gray = load_image_folder(tmp_path / "g", size=12)
+    assert gray.train.inputs.shape[1] == 1 and gray.provenance["channels_from"] == "the files"
+    assert torch.equal(wide.train.inputs[:, 1], gray.train.inputs[:, 0])
 
 
 def test_images_are_decoded_once_and_again_when_a_file_changes(tmp_path, cache, monkeypatch):
