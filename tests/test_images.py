@@ -204,3 +204,17 @@ def test_the_folder_path_equals_saflex_medmnist_on_the_same_images(tmp_path):
     (ours, ours_fit), (theirs, theirs_fit) = results
     assert torch.equal(ours, theirs)
     assert same_numbers(ours_fit, theirs_fit) and ours_fit["epochs"][0]["train_loss"] > 0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--channels", "2"], "channels 2: give 1 (grayscale) or 3 (RGB)"),
+    (["--normalize", "imagenet"], "normalize 'imagenet' is not one of: train, backbone"),
+    (["--model", "resnet50"], "images trains resnet18_28 or timm/<name>, not 'resnet50'"),
+])
+def test_bad_flags_are_one_line_exit_2(tmp_path, monkeypatch, capsys, flags, message):
+    write_tree(tmp_path / "d", {"": {"a": 5, "b": 5}})
+    monkeypatch.setattr(sys, "argv", ["saflex", "images", "--root", str(tmp_path / "d"), "--out", str(tmp_path / "r"),
+                                      *flags])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "r").exists()

@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import SaflexError
 from . import options as opt
 from .common import build_configs
 from .shared import RunFlags, family_command
@@ -35,9 +34,8 @@ def images(
     Example: saflex images --root my_images --aug all --seeds 0,1,2
     """
     from ..data.image_folder import dataset_name
-    from ..families.images import backbone_size, check_normalize
-    if channels not in (None, 1, 3):
-        raise SaflexError(f"--channels {channels}: give 1 (grayscale) or 3 (RGB)")
+    from ..families.images import backbone_size, check_channels, check_normalize
+    check_channels(channels)
     if normalize is not None:
         check_normalize(normalize)
     if model is not None:

@@ -53,8 +53,15 @@ def check_normalize(value: str) -> str:
     return value
 
 
+def check_channels(value: int | None) -> int | None:
+    if value not in (None, 1, 3):
+        raise SaflexError(f"channels {value!r}: give 1 (grayscale) or 3 (RGB)")
+    return value
+
+
 def folder_splits(config: RunConfig):
-    return load_image_folder(Path(config.data_root), size=image_size(config), channels=config.option("channels"),
+    return load_image_folder(Path(config.data_root), size=image_size(config),
+                             channels=check_channels(config.option("channels")),
                              val_fraction=config.option("val_fraction", 0.1),
                              test_fraction=config.option("test_fraction", 0.2), split_seed=config.option("split_seed", 0))
 
