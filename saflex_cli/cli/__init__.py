@@ -23,13 +23,14 @@ from .diffusion import diffusion
 from .evaluate import evaluate
 from .flyp import flyp
 from .generate import generate
+from .images import images
 from .medmnist import medmnist
 from .report import report
 from .tabular import tabular
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="SAflex (ICLR 2024): reproduce the paper's tables and refine your own augmentations.")
-for command in (medmnist, tabular, flyp, diffusion, generate, report, demo):
+for command in (medmnist, images, tabular, flyp, diffusion, generate, report, demo):
     app.command()(command)
 app.command(name="eval")(evaluate)
 app.add_typer(data_app, name="data")

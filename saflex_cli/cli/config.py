@@ -16,7 +16,7 @@ def show(ctx: typer.Context) -> None:
 
 
 @config_app.command()
-def keys(family: str = typer.Argument(..., help="medmnist, tabular, flyp, diffusion or demo."),
+def keys(family: str = typer.Argument(..., help="medmnist, images, tabular, flyp, diffusion or demo."),
          aug: str = typer.Option("none", "--aug", help="Also list this augmenter's own arguments (aug.NAME).")) -> None:
     """List the keys --set and --config accept for a family, with their recipe defaults."""
     import dataclasses

@@ -5,6 +5,7 @@ raw images and the model normalises inside itself, so the trainer has one path f
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,10 +19,11 @@ from ..errors import SaflexError
 from .splits import Split, Splits
 
 
-def resize_transform(size: int) -> Callable[[Image.Image], Tensor]:
-    """ALIA's CUB transform: Resize((224, 224)); normalisation is left to the model."""
+def resize_transform(size: int, mode: str = "RGB") -> Callable[[Image.Image], Tensor]:
+    """ALIA's CUB transform: Resize((224, 224)); normalisation is left to the model. `mode` "L"
+    keeps one channel (ImageFolder's grayscale sets); an image already of the size is not resampled."""
     def transform(image: Image.Image) -> Tensor:
-        return TF.pil_to_tensor(image.convert("RGB").resize((size, size), Image.BILINEAR))
+        return TF.pil_to_tensor(image.convert(mode).resize((size, size), Image.BILINEAR))
     return transform
 
 
@@ -46,8 +48,20 @@ class ImageFiles(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
-        with Image.open(self.paths[index]) as image:
-            return self.transform(image.convert("RGB")), self.targets[index]
+        with open_image(self.paths[index]) as image:
+            return self.transform(image), self.targets[index]
+
+
+@contextmanager
+def open_image(path: Path):
+    """The image at `path`, decoded; a file PIL cannot read is one error naming it."""
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SaflexError(f"{path} is not a readable image ({error}): replace or remove it") from None
+    with image:
+        yield image
 
 
 def require_files(paths: list[Path], what: str, hint: str) -> None:
