@@ -43,6 +43,7 @@ CHOICES = {
     "direction": ("sgd", "optimizer"),
     "train_mode": ("union", "replace"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
+    "memory_format": ("auto", "contiguous", "channels-last"),
     "name": ("adam", "adamw", "sgd"),
     "schedule": ("multistep", "cosine", "constant"),
 }
@@ -58,6 +59,17 @@ def _check_choices(config) -> None:
         value = getattr(config, item.name)
         if allowed and value not in allowed:
             raise SaflexError(f"{type(config).__name__}.{item.name} = {value!r} is not one of: {', '.join(allowed)}")
+
+
+def _check_compilable(config: "RunConfig") -> None:
+    """What --compile cannot compile, refused in one line before any run starts (compiled.py)."""
+    if config.refine == "l2rw":
+        raise SaflexError("--compile: learning-to-reweight differentiates the step's backward again, and a compiled "
+                          "backward cannot be differentiated (torch.compile has no double backward): run l2rw "
+                          "without --compile")
+    if config.uses_saflex and config.saflex.pi_mode == "last-layer":
+        raise SaflexError("--compile compiles the model's forward and the exact Pi's JVP; pi_mode 'last-layer' calls "
+                          "the model's features and head apart: use --pi-mode exact, or run without --compile")
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,9 @@ class RunConfig:
     selection_holdout: float = 0.0  # share of the validation split kept for checkpoint selection only
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
     deterministic: bool = False  # torch's deterministic algorithms and cuDNN settings
+    # Both change rounding, so a non-default value is part of the identity (identity_payload):
+    memory_format: str = "auto"  # auto: BatchNorm CNNs channels-last on CUDA, contiguous on the CPU (runtime.py)
+    compile: bool = False  # torch.compile the step's passes (compiled.py)
     data_root: str = "data"
     data_checksums: tuple[tuple[str, str], ...] = ()  # (file, checksum) of every data file the run reads
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -129,6 +144,8 @@ class RunConfig:
             raise SaflexError(f"unknown refinement {self.refine!r}; choose one of: {', '.join(REFINE_READS)}")
         if not 0.0 <= self.selection_holdout < 1.0:
             raise SaflexError(f"selection_holdout must be in [0, 1), got {self.selection_holdout}")
+        if self.compile:
+            _check_compilable(self)
 
     def option(self, name: str, default=None):
         return dict(self.options).get(name, default)
@@ -161,6 +178,11 @@ class RunConfig:
         payload["saflex"] = {k: v for k, v in payload["saflex"].items() if k in REFINE_READS[self.refine]}
         if self.aug == "none":
             payload.pop("train_mode")  # nothing to replace
+        # Added after records existed: their defaults leave those records' identities as they were.
+        if self.memory_format == "auto":
+            payload.pop("memory_format")
+        if not self.compile:
+            payload.pop("compile")
         if self.train_mode == "replace":
             payload["saflex"].pop("pi_forward", None)  # the step's forward is the augmented batch
         if not with_seed:

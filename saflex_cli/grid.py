@@ -29,8 +29,8 @@ from .files import append_line, host, sweep_temp_files
 from .live import LiveRun, require_tensorboard
 from .records import read_record, record_path, record_status, set_aside, stale_records, write_record
 from .registry import FAMILIES
-from .runtime import (deterministic_mode, device_description, git_commit, package_versions, pick_device,
-                      prepare_determinism, seed_everything)
+from .runtime import (deterministic_mode, device_description, git_commit, memory_format_name, package_versions,
+                      pick_device, prepare_determinism, seed_everything)
 from .trainer import Trainer, TrainingDiverged
 from .weights import save_weights, wanted_selections
 
@@ -138,7 +138,8 @@ def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progre
 
         base = {"schema": RECORD_SCHEMA, "run_id": config.identity(), "run_name": config.run_name,
                 "config": config.to_dict(), "data": trainer.setup.provenance, "versions": package_versions(),
-                "device": device_description(device), "world_size": ranks.world if ranks else 1,
+                "device": device_description(device), "memory_format": memory_format_name(trainer.model),
+                "world_size": ranks.world if ranks else 1,
                 "git_commit": git_commit(), "started": started, **({"determinism": determinism} if determinism else {})}
         try:
             result = trainer.fit(live.epoch, save=save, save_every=options.checkpoint_every, on_step=live.step)
