@@ -15,19 +15,20 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from typer.testing import CliRunner
 
 from conftest import TinyCNN
 from reliability_helpers import demo_config, one_thread
+from saflex_cli.cli import app
 from saflex_cli.compiled import compile_model
 from saflex_cli.config import RunConfig
 from saflex_cli.core import SaflexStep
 from saflex_cli.errors import SaflexError
 from saflex_cli.objectives import CrossEntropy
 from saflex_cli.registry import BACKBONES, FAMILIES
-from saflex_cli.runtime import seed_everything
+from saflex_cli.runtime import memory_format, memory_format_name, seed_everything
 from saflex_cli.trainer import Trainer
 
-pytestmark = pytest.mark.slow
 CPU = torch.device("cpu")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,6 +72,7 @@ def image_batches(n=12, classes=4):
     return images(), labels(), images(), F.one_hot(labels(), classes).double(), (images(), labels())
 
 
+@pytest.mark.slow
 def test_compiled_step_equals_eager_on_a_batchnorm_cnn_in_training_mode():
     """Pi through the clean + augmented union, BatchNorm normalising with the batch's statistics and
     updating its running ones once: labels, weights, loss, gradients and buffers as in eager mode."""
@@ -78,6 +80,7 @@ def test_compiled_step_equals_eager_on_a_batchnorm_cnn_in_training_mode():
     assert_same_step(TinyCNN(num_classes=4).double().train(), image_batches())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tabular_mlp", "saint"])
 def test_compiled_step_equals_eager_on_the_tabular_models(name):
     from test_tabular_models import CARDS, K, table_batch, tiny_saint
@@ -90,3 +93,68 @@ def test_compiled_step_equals_eager_on_the_tabular_models(name):
                F.one_hot(labels(16), K).double(), (table_batch(16, 3).double(), labels(16)))
     # eval: dropout off (compiled and eager dropout draw different masks); BatchNorm uses running stats
     assert_same_step(model.double().eval(), batches, network_mode="eval")
+
+
+@pytest.mark.slow
+def test_a_compiled_run_resumes_from_its_checkpoint_like_an_eager_one():
+    config = demo_config(epochs=2, compile=True)
+    saved = []
+
+    def trainer(seed):
+        seed_everything(seed)
+        return Trainer(FAMILIES.get("demo").build(config, CPU), config, CPU)
+
+    with one_thread():
+        reference = trainer(config.seed)
+        expected = reference.fit(save=lambda t: saved.append(io.BytesIO()) or torch.save(t.state_dict(), saved[-1]))
+        resumed = trainer(config.seed + 1)  # other weights and RNG: the checkpoint must restore them all
+        resumed.load_state_dict(torch.load(io.BytesIO(saved[0].getvalue()), weights_only=True))
+        result = resumed.fit()
+    without_times = lambda epochs: [{k: v for k, v in e.items() if not k.endswith("_s")} for e in epochs]  # noqa: E731
+    assert resumed.epoch == 2 and without_times(result["epochs"]) == without_times(expected["epochs"])
+    for name, tensor in reference.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], tensor), name
+
+
+def test_committed_records_keep_their_identity():
+    """The settings added after them (memory_format, compile) leave their defaults out of the identity."""
+    paths = sorted((REPO / "results").rglob("runs/*/*.json"))
+    assert len(paths) > 100
+    for path in paths:
+        record = json.loads(path.read_text())
+        assert RunConfig.from_dict(record["config"]).identity() == record["run_id"], path.name
+
+
+def test_compiled_and_channels_last_runs_never_pool_with_the_default():
+    run = demo_config(epochs=3)
+    variants = [run, dataclasses.replace(run, compile=True), dataclasses.replace(run, memory_format="channels-last"),
+                dataclasses.replace(run, memory_format="contiguous"),
+                dataclasses.replace(run, compile=True, memory_format="channels-last")]
+    assert len({v.identity() for v in variants}) == len({v.setting_key() for v in variants}) == len(variants)
+
+
+def test_the_memory_format_setting_decides_the_layout_on_every_device():
+    cnn, mlp = TinyCNN(num_classes=4), torch.nn.Linear(3, 2)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert memory_format(cnn, cpu, "channels-last") == memory_format(cnn, cuda, "auto") == torch.channels_last
+    assert memory_format(cnn, cuda, "contiguous") == torch.contiguous_format
+    assert memory_format(cnn, cpu, "auto") == memory_format(mlp, cpu, "channels-last") == torch.preserve_format
+    assert memory_format_name(copy.deepcopy(cnn).to(memory_format=torch.channels_last)) == "channels-last"
+    assert memory_format_name(cnn) == memory_format_name(mlp) == "contiguous"
+
+
+def test_compile_is_a_recorded_flag_and_what_cannot_compile_is_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["medmnist", "--help"])
+    assert "--compile" in result.output and "--memory-format" in result.output
+    shown = CliRunner().invoke(app, ["config", "show", "demo", "--seeds", "0", "--saflex", "--compile",
+                                     "--memory-format", "channels-last"])
+    assert shown.exit_code == 0, shown.output
+    runs = [run["config"] for run in json.loads(shown.stdout)]
+    assert runs and all(c["compile"] is True and c["memory_format"] == "channels-last" for c in runs)
+    out = tmp_path / "out"
+    for refusal in (["--refine", "l2rw"], ["--saflex", "--pi-mode", "last-layer"]):
+        result = CliRunner().invoke(app, ["demo", "--seeds", "0", "--compile", "--out", str(out), *refusal])
+        # a SaflexError: saflex's main prints it as one line and exits 2 (test_cli.py)
+        assert isinstance(result.exception, SaflexError), result.output
+        assert "\n" not in str(result.exception) and "--compile" in str(result.exception)
+    assert not out.exists()
