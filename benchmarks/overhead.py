@@ -2,6 +2,7 @@
 
     python benchmarks/overhead.py --device cuda            # all backbones, JSON to saflex_cli/resources/benchmarks/
     python benchmarks/overhead.py --device cpu --backbones resnet18_28,mlp --steps 5
+    python benchmarks/overhead.py --device cpu --compile --backbones resnet18_28 --steps 5 --warmup 1
 
 Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 2 and 4):
 - plain: forward + backward on the union of the clean and augmented batches, uniform weights;
@@ -19,6 +20,9 @@ Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 
 Batches are pre-staged on the device for these ratios. The data-path block then feeds the same
 step from the real pipeline (TensorBatches + RandAugment / Mixup on the device) and reports
 staged time / pipeline time (1.0 = the data path costs nothing) and images/s.
+--compile measures instead plain and exact, eager and compiled (the trainer's --compile), in each
+memory format for BatchNorm CNNs, every variant stepped in turn, and adds them to the JSON under
+compile/<threads> (the rest of the file is kept; the first warmup step of a variant compiles).
 Peak memory is torch.cuda.max_memory_allocated on CUDA; on the CPU it is not measured, and time
 is the process's CPU time with one thread (robust on a machine shared with other jobs).
 """
