@@ -158,3 +158,42 @@ def test_compile_is_a_recorded_flag_and_what_cannot_compile_is_one_line(tmp_path
         assert isinstance(result.exception, SaflexError), result.output
         assert "\n" not in str(result.exception) and "--compile" in str(result.exception)
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_overhead_benchmark_measures_eager_against_compiled(tmp_path, monkeypatch):
+    """A tiny CPU run of `benchmarks/overhead.py --compile`, so the GPU script meets no broken code;
+    it adds its block to the JSON and keeps what was there."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("overhead", REPO / "benchmarks" / "overhead.py")
+    overhead = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "overhead", overhead)  # dataclasses look their module up there
+    spec.loader.exec_module(overhead)
+    out = tmp_path / "bench.json"
+    out.write_text(json.dumps({"device": "earlier run", "backbones": {"mlp": {"kept": True}}}))
+    report = overhead.main(["--device", "cpu", "--compile", "--backbones", "mlp", "--batch-size", "4", "--steps", "1",
+                            "--warmup", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == report and report["backbones"] == {"mlp": {"kept": True}}
+    variants = report["compile"]["1 thread(s)"]["backbones"]["mlp"]
+    assert set(variants) == {"batch_size", "auto/eager", "auto/compiled"}
+    for name in ("auto/eager", "auto/compiled"):
+        assert variants[name]["exact_over_plain"] > 0 and variants[name]["exact_speedup"] > 0
+    assert variants["auto/eager"]["plain_speedup"] == 1.0
+
+
+@pytest.mark.slow
+def test_a_model_that_cannot_compile_stops_in_one_line_before_any_step(monkeypatch):
+    """Here inductor finds no C++ compiler (as on a machine without one): one line, no step taken."""
+    import torch._inductor.config
+
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("/nonexistent/c++",))
+    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)  # a cached graph needs no compiler
+    config = demo_config(epochs=1, compile=True)
+    with one_thread():
+        seed_everything(config.seed)
+        trainer = Trainer(FAMILIES.get("demo").build(config, CPU), config, CPU)
+        with pytest.raises(SaflexError, match="^--compile: torch.compile cannot compile") as raised:
+            trainer.fit()
+    assert "\n" not in str(raised.value) and trainer.step == 0 and not trainer.history

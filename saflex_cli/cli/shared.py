@@ -32,7 +32,8 @@ SETTING_FLAGS = (
     ("direction", opt.Direction, "saflex.direction"),
 )
 OTHER_FLAGS = (
-    ("deterministic", opt.Deterministic, False), ("compile", opt.Compile, False), ("set", opt.Set, None), ("config", opt.ConfigFile, None),
+    ("deterministic", opt.Deterministic, False), ("compile", opt.Compile, False), ("set", opt.Set, None),
+    ("config", opt.ConfigFile, None),
     ("out", opt.Out, Path("results")), ("device", opt.Device, None), ("quiet", opt.Quiet, False),
     ("dry_run", opt.DryRun, False), ("throughput", opt.Throughput, None),
     ("retry_failed", opt.RetryFailed, False), ("force", opt.Force, False), ("workers", opt.Workers, 1),
