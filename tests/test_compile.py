@@ -188,8 +188,13 @@ def test_a_model_that_cannot_compile_stops_in_one_line_before_any_step(monkeypat
     """Here inductor finds no C++ compiler (as on a machine without one): one line, no step taken."""
     import torch._inductor.config
 
+    import torch._functorch.config
+
     monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("/nonexistent/c++",))
-    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)  # a cached graph needs no compiler
+    # a graph compiled before (in this process or cached on disk) needs no compiler: compile afresh
+    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)
+    monkeypatch.setattr(torch._functorch.config, "enable_autograd_cache", False)
+    torch._dynamo.reset()
     config = demo_config(epochs=1, compile=True)
     with one_thread():
         seed_everything(config.seed)
