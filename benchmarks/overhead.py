@@ -3,6 +3,7 @@
     python benchmarks/overhead.py --device cuda            # all backbones, JSON to saflex_cli/resources/benchmarks/
     python benchmarks/overhead.py --device cpu --backbones resnet18_28,mlp --steps 5
     python benchmarks/overhead.py --quick                  # this machine's plain steps, for --dry-run
+    python benchmarks/overhead.py --device cpu --compile --backbones resnet18_28 --steps 5 --warmup 1
 
 Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 2 and 4):
 - plain: forward + backward on the union of the clean and augmented batches, uniform weights;
@@ -20,6 +21,9 @@ Every number is the real `Trainer.train_step` (issue 'Performance', sections 1, 
 Batches are pre-staged on the device for these ratios. The data-path block then feeds the same
 step from the real pipeline (TensorBatches + RandAugment / Mixup on the device) and reports
 staged time / pipeline time (1.0 = the data path costs nothing) and images/s.
+--compile measures instead plain and exact, eager and compiled (the trainer's --compile), in each
+memory format for BatchNorm CNNs, every variant stepped in turn, and adds them to the JSON under
+compile/<threads> (the rest of the file is kept; the first warmup step of a variant compiles).
 Peak memory is torch.cuda.max_memory_allocated on CUDA; on the CPU it is not measured, and time
 is the process's CPU time with one thread (robust on a machine shared with other jobs).
 --quick times only the plain step of each backbone, at small batches, and writes the calibration
@@ -185,11 +189,12 @@ class Forever:
 
 
 def make_trainer(bench: Bench, model: nn.Module, mode: str, batches, augmenter, val_batches, num_classes: int,
-                 device: torch.device, pi_autocast: bool = False) -> Trainer:
+                 device: torch.device, pi_autocast: bool = False, **run_settings) -> Trainer:
+    """`run_settings`: RunConfig fields beside the mode's (compile, memory_format)."""
     refine, settings = MODES[mode]
     saflex = SaflexConfig(beta=0.0, tau=0.01, **settings)
     config = RunConfig(family="bench", dataset="random", model="bench", aug="staged", refine=refine, seed=0, epochs=1,
-                       optim=OptimConfig(name="adam", lr=1e-4, schedule="constant"), saflex=saflex)
+                       optim=OptimConfig(name="adam", lr=1e-4, schedule="constant"), saflex=saflex, **run_settings)
     setup = TrainSetup(model=model, objective=bench.objective, train_batches=batches, val_batches=val_batches,
                        augmenter=augmenter, evaluate=lambda m: {}, num_classes=num_classes)
     trainer = Trainer(setup, config, device)
@@ -261,15 +266,20 @@ def measure(factories: dict, device: torch.device, steps: int, warmup: int) -> d
     return {name: results[name] for name in factories}
 
 
-def measure_modes(bench: Bench, batch: int, steps: int, warmup: int, device: torch.device,
-                  contiguous: bool = False, modes=tuple(MODES)) -> dict:
+def staged_batches(bench: Bench, batch: int, device: torch.device) -> tuple:
+    """(the clean batch as a one-batch source, its augmented twin, a validation batch, classes)."""
     gen = torch.Generator().manual_seed(0)
     inputs, targets = bench.batch(batch, device, gen)
     aug_inputs, _ = bench.batch(batch, device, gen)
     val = bench.batch(batch, device, gen)
     classes = bench.num_classes(batch)
     aug = AugBatch(aug_inputs, F.one_hot(torch.randint(0, classes, (batch,), generator=gen), classes).float().to(device))
-    staged = [(inputs, targets)]
+    return [(inputs, targets)], aug, val, classes
+
+
+def measure_modes(bench: Bench, batch: int, steps: int, warmup: int, device: torch.device,
+                  contiguous: bool = False, modes=tuple(MODES)) -> dict:
+    staged, aug, val, classes = staged_batches(bench, batch, device)
     variants = {mode: (mode, False) for mode in modes}
     if device.type == "cuda" and not contiguous and "exact" in modes:
         variants["exact-bf16pi"] = ("exact", True)
@@ -284,6 +294,48 @@ def measure_modes(bench: Bench, batch: int, steps: int, warmup: int, device: tor
         return build
 
     return measure({name: (factory(*variant), staged) for name, variant in variants.items()}, device, steps, warmup)
+
+
+# --compile: eager vs compiled (trainer --compile), and for BatchNorm CNNs each memory format, in one run.
+COMPILE_MODES = ("plain", "exact")
+
+
+def measure_compiled(bench: Bench, batch: int, steps: int, warmup: int, device: torch.device) -> dict:
+    """Step times of plain and exact, eager and compiled, per memory format; the first steps compile
+    (warmup must be >= 1 so that no timed step includes a compilation)."""
+    staged, aug, val, classes = staged_batches(bench, batch, device)
+    layouts = ("contiguous", "channels-last") if bench.conv else ("auto",)
+
+    def factory(mode, compiled, layout):
+        return lambda: make_trainer(bench, copy.deepcopy(bench.model), mode, staged, Staged(aug), Forever(val),
+                                    classes, device, compile=compiled, memory_format=layout)
+
+    factories = {f"{layout}/{'compiled' if compiled else 'eager'}/{mode}": (factory(mode, compiled, layout), staged)
+                 for layout in layouts for compiled in (False, True) for mode in COMPILE_MODES}
+    timings = measure(factories, device, steps, warmup)
+    out = {}
+    for variant in sorted({name.rsplit("/", 1)[0] for name in factories}):
+        plain, exact = timings[f"{variant}/plain"], timings[f"{variant}/exact"]
+        out[variant] = {"plain_step_s": plain.get("step_s"), "exact_step_s": exact.get("step_s"),
+                        "exact_over_plain": exact["step_s"] / plain["step_s"] if "step_s" in exact and "step_s" in plain
+                        else None, **({"skipped": plain.get("skipped") or exact.get("skipped")}
+                                      if "step_s" not in plain or "step_s" not in exact else {})}
+    base = out[f"{layouts[0]}/eager"]
+    for entry in out.values():  # what each variant buys over today's default (eager, first layout)
+        if entry.get("plain_step_s") and base.get("plain_step_s"):
+            entry["plain_speedup"] = base["plain_step_s"] / entry["plain_step_s"]
+            entry["exact_speedup"] = base["exact_step_s"] / entry["exact_step_s"]
+    return out
+
+
+def print_compiled(name: str, batch: int, results: dict) -> None:
+    print(f"\n{name}  (batch {batch}): step time, exact/plain, speed-up over {next(iter(results))}")
+    for variant, entry in results.items():
+        if entry.get("skipped"):
+            print(f"  {variant:<26} skipped: {entry['skipped'][:100]}")
+            continue
+        print(f"  {variant:<26} plain {entry['plain_step_s'] * 1000:9.1f} ms  exact {entry['exact_step_s'] * 1000:9.1f} ms"
+              f"  x{entry['exact_over_plain']:.2f}  speed-up plain {entry['plain_speedup']:.2f} exact {entry['exact_speedup']:.2f}")
 
 
 def ratios(results: dict) -> dict:
@@ -373,6 +425,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads; CPU time per step is measured, so keep 1")
     parser.add_argument("--quick", action="store_true",
                         help="plain steps only, small batches, no data path: this machine's calibration for --dry-run")
+    parser.add_argument("--compile", action="store_true",
+                        help="measure eager vs compiled (--compile) plain and exact steps, each memory format for "
+                             "BatchNorm CNNs, and add them to the JSON under compile/<threads> (the rest is kept)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default saflex_cli/resources/benchmarks/"
                         "overhead-<device>.json, or with --quick ~/.cache/saflex/benchmarks/overhead-<device>.json, "
                         "which --dry-run prefers)")
@@ -395,6 +450,8 @@ def main(argv=None) -> dict:
     def finish(report: dict) -> dict:  # --quick: the modes not timed here at the shipped JSON's ratios
         return calibrate(report, load_benchmark(reference), reference) if args.quick else report
 
+    if args.compile:
+        return compile_report(args, device, column, clock, out)
     if not (args.no_data_path or args.quick):  # first, and saved at once: the JSON keeps what finished if cut short
         batch = args.batch_size or BATCH["resnet18_28"][column]
         report["data_path"] = {"backbone": "resnet18_28", "batch_size": batch,
@@ -429,6 +486,25 @@ def main(argv=None) -> dict:
         save(finish(report), out)
     print(f"\nwrote {out}")
     return finish(report)
+
+
+def compile_report(args, device: torch.device, column: int, clock: str, out: Path) -> dict:
+    """--compile: every backbone's compiled block, merged into the JSON at `out` (saved per backbone)."""
+    report = json.loads(out.read_text()) if out.exists() else {"device": device_description(device), "backbones": {}}
+    block = {"device": device_description(device), "hardware": hardware(device), "torch": torch.__version__, "clock": clock,
+             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "steps": args.steps,
+             "warmup": max(1, args.warmup), "backbones": {}}
+    report.setdefault("compile", {})[f"{args.threads} thread(s)"] = block
+    for name in [n.strip() for n in args.backbones.split(",") if n.strip()]:
+        bench = BACKBONE_BUILDERS[name]()
+        batch = args.batch_size or BATCH[name][column]
+        torch.manual_seed(0)
+        block["backbones"][name] = {"batch_size": batch, **measure_compiled(bench, batch, args.steps,
+                                                                              block["warmup"], device)}
+        print_compiled(name, batch, {k: v for k, v in block["backbones"][name].items() if k != "batch_size"})
+        save(report, out)
+    print(f"\nwrote {out}")
+    return report
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Where the exact SAflex step's time goes: its phases, and how much of it the GPU is busy.
 
     python benchmarks/profile_step.py --device cuda            # ResNet-18 (28), batch 128
+    python benchmarks/profile_step.py --device cuda --compile  # the same step under --compile
 
 Times each phase on its own (median of --steps, synchronised): the plain union step, the
 validation gradient, the JVP that gives Pi, and the whole exact step; then profiles the exact
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import Forever, Staged, make_trainer, resnet18_28  # noqa: E402
 
 from saflex_cli.augment.base import AugBatch  # noqa: E402
-from saflex_cli.method.pi import directional_log_probs, validation_gradient  # noqa: E402
+from saflex_cli.method.pi import compiled_directional_log_probs, directional_log_probs, validation_gradient  # noqa: E402
 from saflex_cli.training.trainer import EpochStats  # noqa: E402
 
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--compile", action="store_true", help="the trainer's --compile (the first calls compile)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -58,17 +60,18 @@ def main() -> None:
     val = bench.batch(args.batch_size, device, gen)
     aug = AugBatch(aug_inputs, torch.nn.functional.one_hot(aug_targets, 9).float())
     trainers = {mode: make_trainer(bench, copy.deepcopy(bench.model).to(device), mode, [(inputs, targets)], Staged(aug),
-                                   Forever(val), 9, device) for mode in ("plain", "exact")}
+                                   Forever(val), 9, device, compile=args.compile) for mode in ("plain", "exact")}
     model, objective = trainers["exact"].model, trainers["exact"].setup.objective
     grad = validation_gradient(model, objective, *val)
+    along = compiled_directional_log_probs if args.compile else directional_log_probs
     phases = {
         "plain step (union fwd+bwd+optimizer)": lambda: trainers["plain"].train_step(inputs, targets, EpochStats()),
         "validation gradient": lambda: validation_gradient(model, objective, *val),
-        "JVP (Pi of the augmented batch)": lambda: directional_log_probs(
+        "JVP (Pi of the augmented batch)": lambda: along(
             model, lambda call: objective.logits(call, aug_inputs), grad, -1.0),
         "exact SAflex step": lambda: trainers["exact"].train_step(inputs, targets, EpochStats()),
     }
-    print(f"ResNet-18 (28), batch {args.batch_size}, {device}")
+    print(f"ResNet-18 (28), batch {args.batch_size}, {device}{', compiled' if args.compile else ''}")
     for name, call in phases.items():
         print(f"  {name:<40} {timed(call, device, args.steps) * 1000:8.2f} ms")
     if device.type != "cuda":

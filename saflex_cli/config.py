@@ -45,6 +45,7 @@ CHOICES = {
     "direction": ("sgd", "optimizer"),
     "train_mode": ("union", "replace"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
+    "memory_format": ("auto", "contiguous", "channels-last"),
     "name": ("adam", "adamw", "sgd"),
     "schedule": ("multistep", "cosine", "constant"),
 }
@@ -58,6 +59,17 @@ SAVE_MODEL = ("best", "last", "all", "none")
 def choice(name: str):
     """The domain of an open choice: CHOICES' values (domains.py)."""
     return one_of(*CHOICES[name])
+
+
+def _check_compilable(config: "RunConfig") -> None:
+    """What --compile cannot compile, refused in one line before any run starts (compiled.py)."""
+    if config.refine == "l2rw":
+        raise SaflexError("--compile: learning-to-reweight differentiates the step's backward again, and a compiled "
+                          "backward cannot be differentiated (torch.compile has no double backward): run l2rw "
+                          "without --compile")
+    if config.uses_saflex and config.saflex.pi_mode == "last-layer":
+        raise SaflexError("--compile compiles the model's forward and the exact Pi's JVP; pi_mode 'last-layer' calls "
+                          "the model's features and head apart: use --pi-mode exact, or run without --compile")
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,10 @@ class RunConfig:
     selection_holdout: Annotated[float, interval(0.0, 1.0, high_open=True)] = 0.0  # share of the validation split kept for checkpoint selection only
     precision: Annotated[str, choice("precision")] = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
     deterministic: Annotated[bool, BOOLEAN] = False  # torch's deterministic algorithms and cuDNN settings
+    # Both change rounding, so a non-default value is part of the identity (identity_payload):
+    # auto: BatchNorm CNNs channels-last on CUDA, contiguous on the CPU (compute/runtime.py)
+    memory_format: Annotated[str, choice("memory_format")] = "auto"
+    compile: Annotated[bool, BOOLEAN] = False  # torch.compile the step's passes (compute/compiled.py)
     data_root: str = "data"
     data_checksums: tuple[tuple[str, str], ...] = ()  # (file, checksum) of every data file the run reads
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -124,6 +140,8 @@ class RunConfig:
         check_fields(self)
         if self.refine not in REFINE_READS:
             raise SaflexError(f"unknown refinement {self.refine!r}; choose one of: {', '.join(REFINE_READS)}")
+        if self.compile:
+            _check_compilable(self)
 
     def option(self, name: str, default=None):
         return dict(self.options).get(name, default)
@@ -156,6 +174,11 @@ class RunConfig:
         payload["saflex"] = {k: v for k, v in payload["saflex"].items() if k in REFINE_READS[self.refine]}
         if self.aug == "none":
             payload.pop("train_mode")  # nothing to replace
+        # Added after records existed: their defaults leave those records' identities as they were.
+        if self.memory_format == "auto":
+            payload.pop("memory_format")
+        if not self.compile:
+            payload.pop("compile")
         if self.train_mode == "replace":
             payload["saflex"].pop("pi_forward", None)  # the step's forward is the augmented batch
         if not with_seed:

@@ -44,6 +44,8 @@ TrainMode = _sweep("--train-mode", f"Each step trains on {_choices('train_mode')
 SelectionHoldout = _sweep("--selection-holdout", "Share of the validation split kept for checkpoint selection only (SAflex never sees it; default 0).", TRAINING)
 Precision = _sweep("--precision", f"Numerics: {_choices('precision')} (auto: bf16 autocast on CUDA, fp32 on the CPU; fp16 with a grad scaler).", TRAINING)
 Deterministic = Annotated[bool, typer.Option("--deterministic", help="torch's deterministic algorithms and cuDNN settings (recorded).", rich_help_panel=TRAINING)]
+MemoryFormat = _sweep("--memory-format", f"BatchNorm CNNs' memory: {_choices('memory_format')} (auto: channels-last on CUDA, contiguous on the CPU; changes rounding, so part of the run's identity when given).", TRAINING)
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the training step: the model's forward and backward and the exact Pi's JVP (recorded; part of the run's identity: compiled runs never pool with eager ones).", rich_help_panel=TRAINING)]
 
 Beta = _sweep("--beta", "SAflex beta: bonus for keeping the upstream label; inf keeps it (learning-to-reweight's sign rule).", SAFLEX)
 Tau = _sweep("--tau", "SAflex Gumbel-softmax temperature (> 0).", SAFLEX)

@@ -23,7 +23,7 @@ from .common import console, execute
 SETTING_FLAGS = (
     ("batch_size", opt.BatchSize, "batch_size"), ("lr", opt.Lr, "optim.lr"),
     ("train_mode", opt.TrainMode, "train_mode"), ("selection_holdout", opt.SelectionHoldout, "selection_holdout"),
-    ("precision", opt.Precision, "precision"),
+    ("precision", opt.Precision, "precision"), ("memory_format", opt.MemoryFormat, "memory_format"),
     ("beta", opt.Beta, "saflex.beta"), ("tau", opt.Tau, "saflex.tau"),
     ("val_batch_size", opt.ValBatchSize, "saflex.val_batch_size"), ("val_data", opt.ValData, "saflex.val_data"),
     ("pi_mode", opt.PiMode, "saflex.pi_mode"), ("pi_refresh", opt.PiRefresh, "saflex.pi_refresh"),
@@ -32,7 +32,8 @@ SETTING_FLAGS = (
     ("direction", opt.Direction, "saflex.direction"),
 )
 OTHER_FLAGS = (
-    ("deterministic", opt.Deterministic, False), ("set", opt.Set, None), ("config", opt.ConfigFile, None),
+    ("deterministic", opt.Deterministic, False), ("compile", opt.Compile, False), ("set", opt.Set, None),
+    ("config", opt.ConfigFile, None),
     ("out", opt.Out, Path("results")), ("device", opt.Device, None), ("quiet", opt.Quiet, False),
     ("dry_run", opt.DryRun, False), ("throughput", opt.Throughput, None),
     ("retry_failed", opt.RetryFailed, False), ("force", opt.Force, False), ("workers", opt.Workers, 1),
@@ -46,6 +47,7 @@ OTHER_FLAGS = (
 class RunFlags:
     settings: dict  # flag name -> its text (None: not given)
     deterministic: bool
+    compile: bool
     set: list | None
     config: Path | None
     out: Path
@@ -68,8 +70,7 @@ class RunFlags:
         given = [Setting(key, tuple(split_top_level(self.settings[name])), f"--{name.replace('_', '-')}")
                  for name, _, key in SETTING_FLAGS if self.settings.get(name) is not None]
         given += [parse_assignment(text) for text in self.set or ()]
-        if self.deterministic:
-            given.append(Setting("deterministic", (True,), "--deterministic"))
+        given += [Setting(name, (True,), f"--{name}") for name in ("deterministic", "compile") if getattr(self, name)]
         from_file = read_config_file(self.config) if self.config else []
         overridden = {s.key for s in given}
         return [s for s in from_file if s.key not in overridden] + given

@@ -105,20 +105,34 @@ def deterministic_mode(enabled: bool):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
 
 
-def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """The model on `device`; BatchNorm CNNs in channels-last memory on CUDA.
+def on_device(model: torch.nn.Module, device: torch.device, setting: str = "auto") -> torch.nn.Module:
+    """The model on `device`, in the memory format of the run's `memory_format` setting.
 
-    Measured on an H100 (saflex_cli/resources/benchmarks/overhead-cuda.json, 'channels_last'): it cuts the
-    plain step by 16% and the exact SAflex step by 14% on ResNet-18 (28), by 41% and 21% on
-    ResNet-50 (224). Transformers (CLIP's one patch convolution) are left as they are.
+    auto: BatchNorm CNNs channels-last on CUDA. Measured on an H100
+    (saflex_cli/resources/benchmarks/overhead-cuda.json, 'channels_last'): it cuts the plain step
+    by 16% and the exact SAflex step by 14% on ResNet-18 (28), by 41% and 21% on ResNet-50 (224).
+    On the CPU auto stays contiguous: the committed study records were made so, and channels-last
+    changes rounding (docs/performance.md measures it there). Transformers (CLIP's one patch
+    convolution) are left as they are.
     """
-    return model.to(device).to(memory_format=memory_format(model, device))
+    return model.to(device).to(memory_format=memory_format(model, device, setting))
 
 
-def memory_format(model: torch.nn.Module, device: torch.device) -> torch.memory_format:
-    if device.type == "cuda" and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+def memory_format(model: torch.nn.Module, device: torch.device, setting: str = "auto") -> torch.memory_format:
+    if setting == "contiguous":
+        return torch.contiguous_format
+    batchnorm_cnn = any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    if batchnorm_cnn and (setting == "channels-last" or device.type == "cuda"):
         return torch.channels_last
     return torch.preserve_format
+
+
+def memory_format_name(model: torch.nn.Module) -> str:
+    """The layout the model's 4-d weights are in (what 'auto' resolved to on this device), for the record."""
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    if weights and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in weights):
+        return "channels-last"
+    return "contiguous"
 
 
 def package_versions() -> dict[str, str]:

@@ -171,7 +171,8 @@ class SaflexStep:
     `load_state_dict` carry them, so a resumed run refreshes g on the same steps. `autocast` is
     the context of the training forward; `pi_autocast` runs the exact mode's validation backward
     and JVP under it too (off by default: Pi in full precision); `share_forward` takes the union's
-    Pi from the training forward itself where that forward runs in Pi's precision. `variant`
+    Pi from the training forward itself where that forward runs in Pi's precision; `compile`
+    takes the exact Pi's JVP by its compiled route (compiled.py). `variant`
     selects an ablation: SAflex's weights with the upstream labels, or its labels with uniform
     weights.
     """
@@ -181,7 +182,8 @@ class SaflexStep:
                  network_mode: str | None = None, pi_scale: str = "raw", pi_params: str = "all",
                  direction: str = "sgd", optimizer: torch.optim.Optimizer | None = None, variant: str = "saflex",
                  autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                 pi_autocast: bool = False, share_forward: bool = False, process_group=None, world_size: int = 1):
+                 pi_autocast: bool = False, share_forward: bool = False, compile: bool = False, process_group=None,
+                 world_size: int = 1):
         if refresh < 1:
             raise SaflexError(f"pi refresh must be >= 1 step, got {refresh}")
         if variant not in VARIANTS:
@@ -189,7 +191,7 @@ class SaflexStep:
         if direction == "optimizer" and optimizer is None:
             raise SaflexError("direction 'optimizer' needs the optimizer whose step Pi describes")
         self.objective = objective or CrossEntropy()
-        self.estimator = pi_estimator(pi_mode)
+        self.estimator = pi_estimator(pi_mode, compile)
         self.beta, self.tau, self.gumbel, self.refresh = beta, tau, gumbel, refresh
         self.pi_forward, self.network_mode, self.pi_scale, self.pi_params = pi_forward, network_mode, pi_scale, pi_params
         self.optimizer = optimizer if direction == "optimizer" else None

@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd import forward_ad
-from torch.func import functional_call
+from torch.func import functional_call, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..compute.compiled import compiled
 from ..compute.distributed import mean_over_ranks
 from ..data.batches import input_count
 from ..errors import SaflexError
@@ -133,6 +134,23 @@ def directional_log_probs(model: nn.Module, logits_of: LogitsOf, direction: Para
     return primal, (pi * scale if scale != 1.0 else pi)
 
 
+def compiled_directional_log_probs(model: nn.Module, logits_of: LogitsOf, direction: ParamDict,
+                                   scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    """directional_log_probs by torch.func.jvp through functional_call under torch.compile
+    (compiled.py): the same Pi, by the route dynamo can trace."""
+    params = trainable_parameters(model)
+    tangents = {name: direction[name].to(p.dtype) for name, p in params.items()}
+    with torch.no_grad(), differentiable_attention(), functional_twin(model) as call:
+        primal, pi = compiled(_log_probs_jvp)(call, logits_of, params, tangents)
+    return primal, (pi * scale if scale != 1.0 else pi)
+
+
+def _log_probs_jvp(call, logits_of: LogitsOf, params: ParamDict, tangents: ParamDict) -> tuple[Tensor, Tensor]:
+    def log_probs(values: ParamDict) -> Tensor:
+        return F.log_softmax(logits_of(lambda *args: call(values, *args)).float(), dim=1)
+    return jvp(log_probs, (params,), (tangents,))
+
+
 @contextmanager
 def differentiable_attention():
     """Attention kernels that forward-mode AD and a double backward can differentiate, for Pi's JVP
@@ -188,9 +206,13 @@ def require_classifier(model: nn.Module) -> None:
 
 
 class ExactPi:
-    """Pi for every trainable parameter: a backward on the validation batch and one batched JVP."""
+    """Pi for every trainable parameter: a backward on the validation batch and one batched JVP
+    (`along`: eager forward-mode AD, or its compiled twin)."""
 
     name = "exact"
+
+    def __init__(self, along=directional_log_probs):
+        self.along = along
 
     def validation_gradient(self, model: nn.Module, objective: Objective, inputs, targets,
                             process_group=None) -> ParamDict:
@@ -200,9 +222,9 @@ class ExactPi:
            clean_inputs=None) -> tuple[Tensor, Tensor]:
         """(log p, Pi) of the augmented rows, through the union forward when `clean_inputs` are given."""
         if clean_inputs is None:
-            return directional_log_probs(model, lambda call: objective.logits(call, x_aug), direction, scale=-1.0)
-        return directional_log_probs(model, lambda call: objective.augmented_logits(call, clean_inputs, x_aug),
-                                     direction, scale=-1.0)
+            return self.along(model, lambda call: objective.logits(call, x_aug), direction, scale=-1.0)
+        return self.along(model, lambda call: objective.augmented_logits(call, clean_inputs, x_aug), direction,
+                          scale=-1.0)
 
     def step_loss(self, step, model, train_model, inputs, targets, x_aug, y_aug, direction, generator):
         through_union = inputs if step.pi_forward == "union" else None
@@ -313,9 +335,10 @@ class ReplayedForward:
 
 
 PI_ESTIMATORS = {estimator.name: estimator for estimator in (ExactPi(), LastLayerPi())}
+COMPILED_PI = ExactPi(along=compiled_directional_log_probs)  # --compile (config refuses it with last-layer)
 
 
-def pi_estimator(pi_mode: str):
+def pi_estimator(pi_mode: str, compile: bool = False):
     if pi_mode not in PI_ESTIMATORS:
         raise SaflexError(f"unknown pi mode {pi_mode!r}; choose from: {', '.join(PI_ESTIMATORS)}")
-    return PI_ESTIMATORS[pi_mode]
+    return COMPILED_PI if compile and pi_mode == "exact" else PI_ESTIMATORS[pi_mode]

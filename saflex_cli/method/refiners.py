@@ -163,8 +163,10 @@ class LearningToReweight(Upstream):
 def _saflex(variant: str):
     def make(config: RunConfig, objective: Objective, *, optimizer, autocast, process_group, world_size,
              full_precision: bool):
+        # A compiled step cannot share the training forward (compiled.py): the union's Pi takes its own pass.
+        share_forward = full_precision and world_size == 1 and not config.compile
         return Saflex(SaflexStep.from_config(config.saflex, objective, variant=variant, optimizer=optimizer,
-                                             autocast=autocast, share_forward=full_precision and world_size == 1,
+                                             autocast=autocast, share_forward=share_forward, compile=config.compile,
                                              process_group=process_group, world_size=world_size))
     return make
 

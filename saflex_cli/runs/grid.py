@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..compute.distributed import Ranks, broadcast, init_from_env, local_device
-from ..compute.runtime import (deterministic_mode, device_description, git_commit, package_versions, pick_device,
-                               prepare_determinism, seed_everything)
+from ..compute.runtime import (deterministic_mode, device_description, git_commit, memory_format_name, package_versions,
+                               pick_device, prepare_determinism, seed_everything)
 from ..config import RECORD_SCHEMA, SAVE_MODEL, RunConfig
 from ..errors import SaflexError
 from ..registry import FAMILIES
@@ -138,7 +138,8 @@ def run_one(config: RunConfig, out: Path, device: torch.device, progress: Progre
 
         base = {"schema": RECORD_SCHEMA, "run_id": config.identity(), "run_name": config.run_name,
                 "config": config.to_dict(), "data": trainer.setup.provenance, "versions": package_versions(),
-                "device": device_description(device), "world_size": ranks.world if ranks else 1,
+                "device": device_description(device), "memory_format": memory_format_name(trainer.model),
+                "world_size": ranks.world if ranks else 1,
                 "git_commit": git_commit(), "started": started, **({"determinism": determinism} if determinism else {})}
         try:
             result = trainer.fit(live.epoch, save=save, save_every=options.checkpoint_every, on_step=live.step)

@@ -72,7 +72,7 @@ def reevaluate(record_file: Path, split: str = "test", selection: str | None = N
     with deterministic_mode(config.deterministic):
         seed_everything(config.seed)
         setup = FAMILIES.get(config.family).build(config, target)
-        model = on_device(setup.model, target)
+        model = on_device(setup.model, target, config.memory_format)  # the layout the run trained in
         try:
             model.load_state_dict(tensors)
         except RuntimeError as error:

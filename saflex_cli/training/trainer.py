@@ -9,6 +9,7 @@ the only difference between a method and its upstream row.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -22,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..compute.compiled import compile_errors, compile_model
 from ..compute.distributed import RankShare, Ranks, share
 from ..compute.runtime import autocast, full_precision, loss_scaler, on_device
 from ..config import RunConfig
@@ -146,7 +148,9 @@ class EpochStats:
 class Trainer:
     def __init__(self, setup: TrainSetup, config: RunConfig, device: torch.device, ranks: Ranks | None = None):
         self.setup, self.config, self.device = setup, config, device
-        self.model = on_device(setup.model, device)
+        self.model = on_device(setup.model, device, config.memory_format)
+        if config.compile:
+            compile_model(self.model)
         # Under torchrun every rank draws the global batches and trains on its share; the loss
         # goes through DDP (gradient mean), the SAflex passes through the plain module.
         self.ranks = ranks
@@ -207,14 +211,15 @@ class Trainer:
                     on_step: Callable[[int], None] | None = None) -> dict:
         self.model.train()
         stats = self.partial = self.partial or EpochStats()  # a checkpoint taken mid-epoch restores it
-        for inputs, targets in self.setup.train_batches:
-            loss = self.train_step(inputs, targets, stats)
-            stats.losses.append(loss.detach())
-            self.step += 1
-            if on_step:
-                on_step(self.step)
-            if save and save_every and self.step % save_every == 0 and self.step < len(self.setup.train_batches):
-                save(self)
+        with compile_errors(self.model) if self.config.compile else contextlib.nullcontext():
+            for inputs, targets in self.setup.train_batches:
+                loss = self.train_step(inputs, targets, stats)
+                stats.losses.append(loss.detach())
+                self.step += 1
+                if on_step:
+                    on_step(self.step)
+                if save and save_every and self.step % save_every == 0 and self.step < len(self.setup.train_batches):
+                    save(self)
         steps, self.partial = self.step, None
         if self.ranks:  # every rank must see the same loss, or one stops while the others wait
             stats.reduce(self.process_group)
