@@ -186,3 +186,54 @@ def test_bad_table_input_is_one_line_exit_2_and_nothing_written(tiny_csv, tmp_pa
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in " ".join(err.split()) and "Traceback" not in err
     assert not out.exists()
+
+
+def test_load_lines_count_constant_columns_and_flag_features_beyond_the_bound():
+    from saflex_cli.families.tabular import bound_line, constant_line
+
+    assert constant_line("arrhythmia", {"rule": "unscaled", "count": 2, "columns": ["x81", "x122"]}) == (
+        "arrhythmia: 2 column(s) constant in the training rows, left unscaled (scale 1): x81, x122 "
+        "(data.constant_in_train)")
+    assert constant_line("qsar", {"rule": "unscaled", "count": 0, "columns": []}) is None
+    line = bound_line("arrhythmia", {"val": 1.6e7, "test": 4e7, "bound": 100.0})
+    assert line.startswith("arrhythmia: standardised features reach 1.6e+07 in val, 4e+07 in test (bound 100)")
+    assert bound_line("arrhythmia", {"val": 85.8, "test": 100.0, "bound": 100.0}) is None
+
+
+def write_rare_column_table(path, seed: int = 0, rare: bool = True):
+    """A CSV whose column 'rare' is 0 in every training row of the seed's split (one test row holds 40);
+    without it (rare=False), no column is constant."""
+    from saflex_cli.data.tabular import stratified_split
+
+    rng = np.random.default_rng(1)
+    label = np.arange(60) % 3 == 0
+    frame = pd.DataFrame({"x": rng.normal(size=60), "rare": 0.0, "label": np.where(label, "yes", "no")})
+    if rare:
+        frame.loc[stratified_split(label.astype(np.int64), seed)["test"][0], "rare"] = 40.0
+    (frame if rare else frame.drop(columns="rare")).to_csv(path, index=False)
+    return path
+
+
+def test_constant_rule_enters_the_identity_only_of_runs_it_touches(tmp_path):
+    import dataclasses
+
+    from saflex_cli.errors import SaflexError
+    from saflex_cli.families.tabular import defaults
+    from saflex_cli.fingerprint import data_checksums, with_data_checksums
+
+    def config(path, seed=0, **options):
+        base = defaults("csv-t")
+        options = {**dict(base.options), "csv": str(path), "target": "label", **options}
+        return dataclasses.replace(base, model="mlp", seed=seed, options=tuple(options.items()))
+
+    plain = write_rare_column_table(tmp_path / "plain.csv", rare=False)
+    for rule in ({}, {"constant_columns": "floor"}):  # the rule touches no column: the run is as before
+        settled, = with_data_checksums([config(plain, **rule)])
+        assert settled == dataclasses.replace(config(plain), data_checksums=data_checksums(config(plain)))
+    touched = write_rare_column_table(tmp_path / "touched.csv")
+    default, floor, = with_data_checksums([config(touched), config(touched, constant_columns="floor")])
+    assert default.option("constant_columns") == "unscaled" and floor.option("constant_columns") == "floor"
+    unsettled = dataclasses.replace(config(touched), data_checksums=default.data_checksums)
+    assert len({unsettled.identity(), default.identity(), floor.identity()}) == 3
+    with pytest.raises(SaflexError, match="options.constant_columns = 'drop' is not one of: unscaled, floor"):
+        with_data_checksums([config(plain, constant_columns="drop")])

@@ -28,6 +28,7 @@ def tabular(
     drop: Annotated[Optional[str], typer.Option("--drop", help="With --csv: columns to leave out (ids), comma list.", rich_help_panel=opt.DATA)] = None,
     openml_id: Annotated[Optional[int], typer.Option("--openml-id", help="Load this OpenML dataset id instead of the registry's.", rich_help_panel=opt.DATA)] = None,
     split_seed: Annotated[Optional[int], typer.Option("--split-seed", help="One train/val/test split for every seed (SAINT's --dset_seed); default: the run's seed.", rich_help_panel=opt.DATA)] = None,
+    constant_columns: Annotated[Optional[str], typer.Option("--constant-columns", help="A column constant in the training rows: unscaled (default; scale 1, as scikit-learn's StandardScaler) | floor (SAINT's 1e-6 std floor: a val/test value of 1 becomes 1e6). Recorded only in the runs it touches.", rich_help_panel=opt.DATA)] = None,
     cutmix_prob: Annotated[Optional[float], typer.Option("--cutmix-prob", min=0.0, max=1.0, help="CutMix: probability that a cell is replaced (default 0.3).", rich_help_panel=opt.METHOD)] = None,
     batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="MLP: BatchNorm after each hidden layer (default off).", rich_help_panel=opt.TRAINING)] = None,
     epochs: opt.Epochs = None,
@@ -57,6 +58,7 @@ def tabular(
                "categorical": tuple(parse_list(categorical, "--categorical")) if categorical else None,
                "na_values": tuple(parse_list(na_values, "--na-values")) if na_values else None,
                "no_header": True if no_header else None, "drop": tuple(parse_list(drop, "--drop")) if drop else None,
+               "constant_columns": constant_columns,
                "aug_kwargs": {"prob": cutmix_prob} if cutmix_prob is not None else None, "batchnorm": batchnorm}
     configs = [config for name in models for config in build_configs(
         "tabular", datasets, aug, saflex, seeds, refine=refine, known_datasets=known,
