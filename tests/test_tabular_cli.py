@@ -171,7 +171,8 @@ def test_imputation_line_names_a_few_columns_and_counts_the_rest():
 
 @pytest.mark.parametrize("args, message", [
     (("--csv", "{inf}", "--target", "churn"), "column 'x' has an infinite value (inf) in data row 4"),
-    (("--drop", "x"), "--target, --categorical, --na-values, --no-header and --drop describe a --csv table"),
+    (("--drop", "x"), "--target, --categorical, --na-values, --no-header, --drop and --positive describe a --csv table"),
+    (("--positive", "yes"), "--target, --categorical, --na-values, --no-header, --drop and --positive describe a --csv"),
     (("--csv", "{csv}", "--target", "churn", "--categorical", "x"), "column 'city' holds text"),
 ])
 def test_bad_table_input_is_one_line_exit_2_and_nothing_written(tiny_csv, tmp_path, monkeypatch, capsys, args, message):
@@ -237,3 +238,49 @@ def test_constant_rule_enters_the_identity_only_of_runs_it_touches(tmp_path):
     assert len({unsettled.identity(), default.identity(), floor.identity()}) == 3
     with pytest.raises(SaflexError, match="options.constant_columns = 'drop' is not one of: unscaled, floor"):
         with_data_checksums([config(plain, constant_columns="drop")])
+
+
+ODDS_POSITIVE = "3,4,5,7,8,9,14,15"  # UCI Arrhythmia's class codes that ODDS's arrhythmia.mat makes its outliers
+# UCI's 16 class codes (11-13 have no row there either), with rows per code: 8 has 2, as in the real file
+UCI_CLASS_ROWS = {1: 28, 2: 8, 3: 4, 4: 3, 5: 3, 6: 3, 7: 3, 8: 2, 9: 3, 10: 4, 14: 3, 15: 3, 16: 3}
+
+
+def write_uci_arrhythmia_twin(path):
+    """UCI's arrhythmia.data layout: no header, ',' separated, '?' for a missing cell, integer and
+    decimal measurements (age, sex, height, weight, QRS ms, T angle, an amplitude), the class code last."""
+    rng = np.random.default_rng(7)
+    codes = rng.permutation(np.repeat(list(UCI_CLASS_ROWS), list(UCI_CLASS_ROWS.values())))
+    lines = []
+    for i, code in enumerate(codes):
+        t_angle = "?" if i % 9 == 0 else str(rng.integers(-180, 180))
+        lines.append(f"{rng.integers(20, 80)},{rng.integers(0, 2)},{rng.integers(150, 190)},{rng.integers(50, 100)},"
+                     f"{rng.integers(70, 120) + 10 * (code != 1)},{t_angle},{rng.normal(0.5, 0.3):.1f},{code}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_positive_makes_a_raw_multiclass_file_the_papers_binary_task(tmp_path, monkeypatch, capsys):
+    data = write_uci_arrhythmia_twin(tmp_path / "arrhythmia.data")
+    out = tmp_path / "results"
+    raw = ["tabular", "--model", "mlp", "--csv", str(data), "--no-header", "--target", "7", "--na-values", "?",
+           "--aug", "none", "--seeds", "0", "--epochs", "1", "--out", str(out), "--device", "cpu", "--quiet"]
+
+    def refusal(*args) -> str:
+        monkeypatch.setattr(sys, "argv", ["saflex", *raw, *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 2 and not out.exists()
+        return " ".join(capsys.readouterr().err.split())
+
+    assert "class '8' has only 2 row(s)" in refusal() and "make the task binary with --positive VALUES" in refusal()
+    assert "--positive names value(s) 99 that the target column '7' never holds" in refusal("--positive", "3,99")
+
+    result = CliRunner().invoke(app, raw + ["--positive", ODDS_POSITIVE])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    record, = [json.loads(p.read_text()) for p in (out / "runs" / "tabular").glob("*.json")]
+    positives = sum(UCI_CLASS_ROWS[int(code)] for code in ODDS_POSITIVE.split(","))
+    assert dict(record["config"]["options"])["positive"] == ODDS_POSITIVE.split(",")
+    assert record["data"]["positive"] == ODDS_POSITIVE.split(",")
+    assert record["data"]["classes"] == ["negative", "positive"]
+    assert record["data"]["class_counts"] == [sum(UCI_CLASS_ROWS.values()) - positives, positives]
+    assert "auc" in record["selections"]["best_val_acc"]["test"]  # a binary task: its AUROC is reported

@@ -190,9 +190,21 @@ def _columns_list(frame: pd.DataFrame) -> str:
     return ", ".join(map(str, frame.columns))
 
 
+def binary_target(target: pd.Series, positive: tuple[str, ...]) -> pd.Series:
+    """A multi-class target column as the binary task of its `positive` values ('positive' / 'negative'; a
+    missing cell stays missing), e.g. UCI Arrhythmia's 16 class codes as ODDS's outlier task."""
+    values = target.dropna().astype(str).str.strip()
+    absent = [v for v in positive if v not in set(values)]
+    if absent:
+        raise SaflexError(f"--positive names value(s) {', '.join(absent)} that the target column {target.name!r} "
+                          f"never holds; its values are: {', '.join(sorted(set(values)))}")
+    return values.isin(positive).map({True: "positive", False: "negative"}).reindex(target.index)
+
+
 def read_csv_table(path: Path, target: str, categorical: tuple[str, ...] | None, *, na_values: tuple[str, ...] = (),
-                   header: bool = True, drop: tuple[str, ...] = ()) -> Table:
-    """A CSV: the target column, and the categoricals given (the whole list) or inferred."""
+                   header: bool = True, drop: tuple[str, ...] = (), positive: tuple[str, ...] = ()) -> Table:
+    """A CSV: the target column (binary by its `positive` values, if given), and the categoricals
+    given (the whole list) or inferred."""
     path = Path(path)
     if not path.is_file():
         raise SaflexError(f"--csv {path} does not exist")
@@ -215,23 +227,24 @@ def read_csv_table(path: Path, target: str, categorical: tuple[str, ...] | None,
     numbers = {c: pd.to_numeric(features[c]) for c in features.columns if c not in categorical and kinds[c] == "number"}
     features = features.assign(**numbers)  # other non-categorical columns stay text: check_table refuses them
     source = {"file": str(path), "target": target, **({"na_values": list(na_values)} if na_values else {}),
-              **({"header": False} if not header else {}), **({"columns_dropped": list(drop)} if drop else {})}
+              **({"header": False} if not header else {}), **({"columns_dropped": list(drop)} if drop else {}),
+              **({"positive": list(positive)} if positive else {})}
     wide = [c for c in categorical if kinds[c] == "wide-integer"]
     if wide:
         source["integers_beyond_2**53_as_categories"] = wide
-    return Table(features, frame[target], categorical, source)
+    return Table(features, binary_target(frame[target], positive) if positive else frame[target], categorical, source)
 
 
 def load_table(name: str, data_root: Path, *, openml_id: int | None = None, csv: str | None = None,
                target: str | None = None, categorical: tuple[str, ...] | None = None,
                na_values: tuple[str, ...] | None = None, no_header: bool | None = None,
-               drop: tuple[str, ...] | None = None) -> Table:
+               drop: tuple[str, ...] | None = None, positive: tuple[str, ...] | None = None) -> Table:
     """The raw table: a user CSV, else the local file in --data-root, else OpenML."""
     if csv is not None:
         if not target:
             raise SaflexError("--csv needs --target COLUMN (the column to predict)")
         return read_csv_table(Path(csv), target, categorical, na_values=na_values or (), header=not no_header,
-                              drop=drop or ())
+                              drop=drop or (), positive=positive or ())
     if name not in SOURCES:
         raise SaflexError(f"unknown tabular dataset {name!r}; choose one of: {', '.join(SOURCES)}, "
                           f"or bring a table with --csv FILE --target COLUMN")
@@ -376,7 +389,8 @@ def _checked(table: Table):
     for label, count in zip(classes, counts):
         if count < 3:
             raise SaflexError(f"class {str(label)!r} has only {count} row(s): each class needs at least 3 "
-                              f"(one for each of train, val and test); merge or drop it")
+                              f"(one for each of train, val and test); merge or drop it"
+                              + ("" if len(classes) == 2 else ", or make the task binary with --positive VALUES"))
     features = features[list(categorical) + [c for c in features.columns if c not in categorical]]
     return features, targets, classes, counts, categorical, notes
 

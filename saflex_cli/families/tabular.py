@@ -55,7 +55,7 @@ def batch_for_width(n_features: int) -> int:
 def source_options(config: RunConfig) -> dict:
     """What load_table needs from a config; column lists as tuples (a record's JSON has lists)."""
     lists = {key: tuple(config.option(key)) if config.option(key) is not None else None
-             for key in ("categorical", "na_values", "drop")}
+             for key in ("categorical", "na_values", "drop", "positive")}
     return {"openml_id": config.option("openml_id"), "csv": config.option("csv"), "target": config.option("target"),
             "no_header": config.option("no_header"), **lists}
 
@@ -228,6 +228,7 @@ RECIPE = FAMILIES.register("tabular")(Recipe(
              "categorical": "the CSV's categorical columns (the whole list)", "openml_id": "an OpenML id read instead",
              "na_values": "the CSV's extra missing-cell markers", "no_header": "the CSV has no header row",
              "drop": "the CSV's columns left out",
+             "positive": "the CSV target's values that make the positive class (a binary task)",
              "constant_columns": "a column constant in the training rows: unscaled (default) | floor (SAINT's "
                                  "1e-6 std floor); set only in runs it touches"},
 ))
