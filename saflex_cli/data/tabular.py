@@ -395,10 +395,15 @@ def _checked(table: Table):
     return features, targets, classes, counts, categorical, notes
 
 
-def _fitted(features: pd.DataFrame, targets: np.ndarray, categorical: tuple[str, ...], seed: int, constant_rule: str):
-    """The seed's split and the statistics fitted on its train rows."""
+def check_constant_rule(constant_rule: str) -> str:
     if constant_rule not in CONSTANT_RULES:
         raise SaflexError(f"options.constant_columns = {constant_rule!r} is not one of: {', '.join(CONSTANT_RULES)}")
+    return constant_rule
+
+
+def _fitted(features: pd.DataFrame, targets: np.ndarray, categorical: tuple[str, ...], seed: int, constant_rule: str):
+    """The seed's split and the statistics fitted on its train rows."""
+    check_constant_rule(constant_rule)
     index = stratified_split(targets, seed)
     return index, Preprocessor.fit(features.iloc[index["train"]], categorical, constant_rule)
 

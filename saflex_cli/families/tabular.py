@@ -21,8 +21,8 @@ import torch
 from rich.console import Console
 
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.tabular import (CONSTANT_RULES, SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, constant_in_train,
-                            feature_count, folder, load_table, load_tabular)
+from ..data.tabular import (CONSTANT_RULES, SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, check_constant_rule,
+                            constant_in_train, feature_count, folder, load_table, load_tabular)
 from ..distributed import is_leader
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
@@ -90,9 +90,7 @@ def settle_constant_rule(configs: list[RunConfig]) -> list[RunConfig]:
 
     seeds: dict = {}
     for config in configs:
-        rule = config.option("constant_columns") or CONSTANT_RULES[0]
-        if rule not in CONSTANT_RULES:
-            raise SaflexError(f"options.constant_columns = {rule!r} is not one of: {', '.join(CONSTANT_RULES)}")
+        check_constant_rule(config.option("constant_columns") or CONSTANT_RULES[0])
         seeds.setdefault(source(config), (config, set()))[1].add(split_seed(config))
     touched = {key: constant_in_train(load_table(first.dataset, folder(first.data_root), **source_options(first)),
                                       sorted(split_seeds))
@@ -156,7 +154,7 @@ def build(config: RunConfig, device: torch.device):
              bound_line(config.dataset, provenance["largest_abs_feature"]))
     for line in filter(None, lines):
         if is_leader():
-            console.print(f"[yellow]{line}[/yellow]", highlight=False)
+            console.print(f"[yellow]{line}[/yellow]", highlight=False, soft_wrap=True)  # one line each
     model = build_model(config, provenance["cardinalities"], len(provenance["continuous"]), splits.num_classes)
     return tensor_setup(config, splits, model, device, metrics=("acc", "auc"), selection=("acc",))
 
