@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Seeds: a comma list, ranges included (SEEDS=0-9, SEEDS=0-4,10).
 SEEDS ?= 0,1,2
 # One data root for every family: $(DATA)/medmnist/, $(DATA)/tabular/, $(DATA)/iwildcam_v2.0/, ... (README).
 DATA ?= data

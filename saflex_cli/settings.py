@@ -23,10 +23,11 @@ from .config import OptimConfig, RunConfig, SaflexConfig
 from .domains import Domain, check_arguments, field_domains
 from .errors import SaflexError
 from .registry import AUGMENTERS, FAMILIES
+from .seeds import parse_seeds
 
 # Fields a setting may not change, and the flag that does.
 FIXED = {"family": "the command", "dataset": "--dataset", "model": "--model", "aug": "--aug",
-         "refine": "--refine / --saflex", "seed": "--seeds", "data_root": "--data-root",
+         "refine": "--refine / --saflex", "data_root": "--data-root",
          "data_checksums": "nothing: they are the checksums of the data files read", "options": "options.NAME"}
 SECTIONS = {"optim": OptimConfig, "saflex": SaflexConfig}
 
@@ -203,6 +204,9 @@ def expand(configs: list[RunConfig], settings: list[Setting]) -> list[RunConfig]
     A key given twice is refused; a key that applies to none of the runs (aug.alpha without Mixup)
     is refused, so a typo never passes as a sweep of one.
     """
+    # `seed` takes seed lists and ranges, as --seeds does, and replaces --seeds' list
+    settings = [dataclasses.replace(s, values=tuple(parse_seeds(",".join(map(str, s.values)), f"seed ({s.source})")))
+                if s.key == "seed" else s for s in settings]
     keys = [s.key for s in settings]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:

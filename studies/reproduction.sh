@@ -10,6 +10,7 @@
 #   bash studies/reproduction.sh demo qsar       # some stages only
 #   DRY_RUN=1 bash studies/reproduction.sh       # what is left, with device-hour estimates
 #   COMMIT=1 bash studies/reproduction.sh gpu    # commit OUT's records to git as they finish
+#   SEEDS=0-9 bash studies/reproduction.sh qsar  # ten seeds (a list, ranges included: 0-4,10)
 #
 # Data: DATA/tabular/{biodeg.csv,Churn_Modelling.csv,arrhythmia.mat,Click_prediction_small.csv}
 # and DATA/medmnist/pneumoniamnist.npz (../shared/data's pneumoniamnist_modified.npz, a reduced

@@ -87,7 +87,7 @@ def run_cli(*args, cwd):
     (("medmnist", "--aug", "cutout"), "unknown augmenter 'cutout'"),
     (("medmnist", "--aug", "none", "--saflex"), "they need an upstream augmenter, not --aug none"),
     (("medmnist", "--aug", "randaug", "--refine", "soft-aug"), "which --aug randaug does not give: use --aug crop"),
-    (("medmnist", "--seeds", "a,b"), "--seeds must be a comma list of integers"),
+    (("medmnist", "--seeds", "a,b"), "--seeds must be integers >= 0 or ranges A-B, comma separated"),
     (("medmnist", "--tau", "0"), "saflex.tau = 0.0 is out of range: give a finite number > 0"),
     (("medmnist", "--dataset", "bloodmnist", "--data-root", "{tmp}"), "place the file at"),
     (("report", "--out", "{tmp}"), "no completed run records"),
@@ -115,3 +115,23 @@ def test_shared_training_flags_reach_every_run_of_every_family(family, monkeypat
         assert config.saflex.pi_refresh == 3
     if family[0] == "flyp":  # SAflex runs among them, and the zero-shot runs keep their 0 epochs
         assert any(c.uses_saflex for c in seen) and any(c.epochs == 0 for c in seen)
+
+
+@pytest.mark.parametrize("args, runs, line", [
+    # Table 1's five rows, asked for as a cross product: No Aug with SAflex does not exist
+    (("--aug", "none,randaug,mixup", "--refine", "none,saflex"),
+     ["none", "randaug", "randaug+saflex", "mixup", "mixup+saflex"],
+     "left out 1 of 6 (augmenter, method) pair(s) that do not exist: none+saflex (--saflex / --refine refine "
+     "augmented samples: they need an upstream augmenter, not --aug none)"),
+    (("--aug", "none,randaug,crop", "--refine", "none,soft-aug,l2rw"),
+     ["none", "randaug", "randaug+l2rw", "crop", "crop+soft-aug", "crop+l2rw"],
+     "left out 3 of 9 (augmenter, method) pair(s) that do not exist: none+soft-aug, none+l2rw (--saflex / --refine "
+     "refine augmented samples: they need an upstream augmenter, not --aug none); randaug+soft-aug (--refine "
+     "soft-aug reads each sample's visible_fraction, which --aug randaug does not give: use --aug crop)"),
+])
+def test_a_cross_product_runs_the_pairs_that_exist_and_names_the_others(args, runs, line):
+    result = CliRunner().invoke(app, ["config", "show", "medmnist", "--seeds", "0", *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    names = [run["run_name"].split("_")[3] for run in json.loads(result.stdout)]
+    assert names == runs
+    assert line in result.stderr.splitlines()  # one line

@@ -86,7 +86,7 @@ def test_compiled_step_equals_eager_on_the_tabular_models(name):
     from test_tabular_models import CARDS, K, table_batch, tiny_saint
 
     torch.manual_seed(0)
-    model = tiny_saint() if name == "saint" else BACKBONES.get(name)(CARDS := 3, K, batchnorm=True)
+    model = tiny_saint() if name == "saint" else BACKBONES.get(name)(CARDS, 3, K, batchnorm=True)
     gen = torch.Generator().manual_seed(3)
     labels = lambda n: torch.randint(0, K, (n,), generator=gen)  # noqa: E731
     batches = (table_batch(16, 1).double(), labels(16), table_batch(16, 2).double(),

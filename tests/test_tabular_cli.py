@@ -171,7 +171,8 @@ def test_imputation_line_names_a_few_columns_and_counts_the_rest():
 
 @pytest.mark.parametrize("args, message", [
     (("--csv", "{inf}", "--target", "churn"), "column 'x' has an infinite value (inf) in data row 4"),
-    (("--drop", "x"), "--target, --categorical, --na-values, --no-header and --drop describe a --csv table"),
+    (("--drop", "x"), "--target, --categorical, --na-values, --no-header, --drop and --positive describe a --csv table"),
+    (("--positive", "yes"), "--target, --categorical, --na-values, --no-header, --drop and --positive describe a --csv"),
     (("--csv", "{csv}", "--target", "churn", "--categorical", "x"), "column 'city' holds text"),
 ])
 def test_bad_table_input_is_one_line_exit_2_and_nothing_written(tiny_csv, tmp_path, monkeypatch, capsys, args, message):
@@ -186,3 +187,100 @@ def test_bad_table_input_is_one_line_exit_2_and_nothing_written(tiny_csv, tmp_pa
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in " ".join(err.split()) and "Traceback" not in err
     assert not out.exists()
+
+
+def test_load_lines_count_constant_columns_and_flag_features_beyond_the_bound():
+    from saflex_cli.families.tabular import bound_line, constant_line
+
+    assert constant_line("arrhythmia", {"rule": "unscaled", "count": 2, "columns": ["x81", "x122"]}) == (
+        "arrhythmia: 2 column(s) constant in the training rows, left unscaled (scale 1): x81, x122 "
+        "(data.constant_in_train)")
+    assert constant_line("qsar", {"rule": "unscaled", "count": 0, "columns": []}) is None
+    line = bound_line("arrhythmia", {"val": 1.6e7, "test": 4e7, "bound": 100.0})
+    assert line.startswith("arrhythmia: standardised features reach 1.6e+07 in val, 4e+07 in test (bound 100)")
+    assert bound_line("arrhythmia", {"val": 85.8, "test": 100.0, "bound": 100.0}) is None
+
+
+def write_rare_column_table(path, seed: int = 0, rare: bool = True):
+    """A CSV whose column 'rare' is 0 in every training row of the seed's split (one test row holds 40);
+    without it (rare=False), no column is constant."""
+    from saflex_cli.data.tabular import stratified_split
+
+    rng = np.random.default_rng(1)
+    label = np.arange(60) % 3 == 0
+    frame = pd.DataFrame({"x": rng.normal(size=60), "rare": 0.0, "label": np.where(label, "yes", "no")})
+    if rare:
+        frame.loc[stratified_split(label.astype(np.int64), seed)["test"][0], "rare"] = 40.0
+    (frame if rare else frame.drop(columns="rare")).to_csv(path, index=False)
+    return path
+
+
+def test_constant_rule_enters_the_identity_only_of_runs_it_touches(tmp_path):
+    import dataclasses
+
+    from saflex_cli.errors import SaflexError
+    from saflex_cli.families.tabular import defaults
+    from saflex_cli.runs.fingerprint import data_checksums, with_data_checksums
+
+    def config(path, seed=0, **options):
+        base = defaults("csv-t")
+        options = {**dict(base.options), "csv": str(path), "target": "label", **options}
+        return dataclasses.replace(base, model="mlp", seed=seed, options=tuple(options.items()))
+
+    plain = write_rare_column_table(tmp_path / "plain.csv", rare=False)
+    for rule in ({}, {"constant_columns": "floor"}):  # the rule touches no column: the run is as before
+        settled, = with_data_checksums([config(plain, **rule)])
+        assert settled == dataclasses.replace(config(plain), data_checksums=data_checksums(config(plain)))
+    touched = write_rare_column_table(tmp_path / "touched.csv")
+    default, floor, = with_data_checksums([config(touched), config(touched, constant_columns="floor")])
+    assert default.option("constant_columns") == "unscaled" and floor.option("constant_columns") == "floor"
+    unsettled = dataclasses.replace(config(touched), data_checksums=default.data_checksums)
+    assert len({unsettled.identity(), default.identity(), floor.identity()}) == 3
+    with pytest.raises(SaflexError, match="options.constant_columns = 'drop' is not one of: unscaled, floor"):
+        with_data_checksums([config(plain, constant_columns="drop")])
+
+
+ODDS_POSITIVE = "3,4,5,7,8,9,14,15"  # UCI Arrhythmia's class codes that ODDS's arrhythmia.mat makes its outliers
+# UCI's 16 class codes (11-13 have no row there either), with rows per code: 8 has 2, as in the real file
+UCI_CLASS_ROWS = {1: 28, 2: 8, 3: 4, 4: 3, 5: 3, 6: 3, 7: 3, 8: 2, 9: 3, 10: 4, 14: 3, 15: 3, 16: 3}
+
+
+def write_uci_arrhythmia_twin(path):
+    """UCI's arrhythmia.data layout: no header, ',' separated, '?' for a missing cell, integer and
+    decimal measurements (age, sex, height, weight, QRS ms, T angle, an amplitude), the class code last."""
+    rng = np.random.default_rng(7)
+    codes = rng.permutation(np.repeat(list(UCI_CLASS_ROWS), list(UCI_CLASS_ROWS.values())))
+    lines = []
+    for i, code in enumerate(codes):
+        t_angle = "?" if i % 9 == 0 else str(rng.integers(-180, 180))
+        lines.append(f"{rng.integers(20, 80)},{rng.integers(0, 2)},{rng.integers(150, 190)},{rng.integers(50, 100)},"
+                     f"{rng.integers(70, 120) + 10 * (code != 1)},{t_angle},{rng.normal(0.5, 0.3):.1f},{code}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_positive_makes_a_raw_multiclass_file_the_papers_binary_task(tmp_path, monkeypatch, capsys):
+    data = write_uci_arrhythmia_twin(tmp_path / "arrhythmia.data")
+    out = tmp_path / "results"
+    raw = ["tabular", "--model", "mlp", "--csv", str(data), "--no-header", "--target", "7", "--na-values", "?",
+           "--aug", "none", "--seeds", "0", "--epochs", "1", "--out", str(out), "--device", "cpu", "--quiet"]
+
+    def refusal(*args) -> str:
+        monkeypatch.setattr(sys, "argv", ["saflex", *raw, *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code == 2 and not out.exists()
+        return " ".join(capsys.readouterr().err.split())
+
+    assert "class '8' has only 2 row(s)" in refusal() and "make the task binary with --positive VALUES" in refusal()
+    assert "--positive names value(s) 99 that the target column '7' never holds" in refusal("--positive", "3,99")
+
+    result = CliRunner().invoke(app, raw + ["--positive", ODDS_POSITIVE])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    record, = [json.loads(p.read_text()) for p in (out / "runs" / "tabular").glob("*.json")]
+    positives = sum(UCI_CLASS_ROWS[int(code)] for code in ODDS_POSITIVE.split(","))
+    assert dict(record["config"]["options"])["positive"] == ODDS_POSITIVE.split(",")
+    assert record["data"]["positive"] == ODDS_POSITIVE.split(",")
+    assert record["data"]["classes"] == ["negative", "positive"]
+    assert record["data"]["class_counts"] == [sum(UCI_CLASS_ROWS.values()) - positives, positives]
+    assert "auc" in record["selections"]["best_val_acc"]["test"]  # a binary task: its AUROC is reported

@@ -260,6 +260,38 @@ def test_statistics_fitted_on_train_rows_only():
     assert torch.allclose(train_cont.std(0, unbiased=False), torch.ones(2), atol=1e-4)
 
 
+def with_rare_column(table: tabular.Table, seed: int = 0) -> tabular.Table:
+    """The table plus 'rare': 0 in every row but one test row of the seed's split, which holds 40 (as
+    Arrhythmia's x122, a measurement few patients have): constant in the training rows."""
+    test_rows = stratified_split(table.target.map({"no": 0, "yes": 1}).to_numpy(), seed)["test"]
+    rare = np.zeros(len(table.target))
+    rare[test_rows[0]] = 40.0
+    return tabular.Table(table.features.assign(rare=rare), table.target, table.categorical, table.source)
+
+
+def test_a_column_constant_in_train_is_left_unscaled_where_saints_floor_blows_it_up():
+    table = with_rare_column(synthetic_table())
+    saint, ours = make_splits(table, 0, "t", "floor"), make_splits(table, 0, "t")  # columns: colour, x, y, rare
+    assert float(saint.test.inputs[:, 3].abs().max()) == pytest.approx(40 / 1e-6)  # SAINT's std floor: 4e7
+    assert float(ours.test.inputs[:, 3].abs().max()) == 40.0  # scale 1: the raw value less the train mean 0
+    assert torch.equal(saint.test.inputs[:, :3], ours.test.inputs[:, :3])  # the other columns do not move
+    assert torch.equal(saint.train.inputs, ours.train.inputs)
+    assert ours.provenance["constant_in_train"] == {"rule": "unscaled", "count": 1, "columns": ["rare"]}
+    assert saint.provenance["constant_in_train"]["rule"] == "floor"
+    assert ours.provenance["largest_abs_feature"]["test"] == 40.0
+    assert saint.provenance["largest_abs_feature"]["test"] == pytest.approx(4e7)
+
+
+def test_without_a_constant_column_both_rules_give_the_same_numbers():
+    table = synthetic_table()
+    saint, ours = make_splits(table, 0, "t", "floor"), make_splits(table, 0, "t")
+    for part in ("train", "val", "test"):
+        assert torch.equal(getattr(saint, part).inputs, getattr(ours, part).inputs)
+    assert ours.provenance["constant_in_train"] == {"rule": "unscaled", "count": 0, "columns": []}
+    with pytest.raises(SaflexError, match="options.constant_columns = 'drop' is not one of: unscaled, floor"):
+        make_splits(table, 0, "t", "drop")
+
+
 def test_nan_filled_with_train_mean_before_standardising():
     frame = pd.DataFrame({"x": [1.0, np.nan, 3.0, 5.0]})
     prep = Preprocessor.fit(frame.iloc[[0, 2, 3]], ())

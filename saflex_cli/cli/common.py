@@ -12,6 +12,7 @@ from ..errors import SaflexError
 from ..registry import AUGMENTERS, FAMILIES
 from ..runs.estimate import estimate_grid, load_benchmark, other_machine, pricing_benchmark
 from ..store.records import record_status
+from ..seeds import parse_seeds
 
 if TYPE_CHECKING:  # the rest imports torch: inside the functions, so `--help` does not wait for it
     from ..families.base import Recipe
@@ -25,19 +26,6 @@ def parse_list(text: str, what: str) -> list[str]:
     if not items:
         raise SaflexError(f"{what} is empty: give one value or a comma list")
     return items
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in parse_list(text, "--seeds")]
-    except ValueError:
-        raise SaflexError(f"--seeds must be a comma list of integers, got {text!r}") from None
-    if any(seed < 0 for seed in seeds):
-        raise SaflexError(f"--seeds must be integers >= 0 (numpy seeds are unsigned), got {text!r}")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise SaflexError(f"--seeds lists {', '.join(map(str, repeated))} more than once ({text!r}): give each seed once")
-    return seeds
 
 
 def parse_refiners(refine: str | None, saflex: bool) -> list[str]:
@@ -55,7 +43,8 @@ def parse_refiners(refine: str | None, saflex: bool) -> list[str]:
 
 def methods(recipe: Recipe, augs: str, refiners: list[str], *, table_rows: bool) -> list[tuple[str, str]]:
     """(augmenter, refinement) pairs. `--aug all` gives every row of the paper's table (No Aug, and
-    each upstream with and without SAflex), or with --refine each upstream under each listed method."""
+    each upstream with and without SAflex), or with --refine each upstream under each listed method.
+    Pairs of the cross product that do not exist are left out, named in one line; none left: refused."""
     if augs == "all":
         upstream = [a for a in recipe.augmenters if a != "none"]
         rows = ["none", "saflex"] if table_rows else refiners
@@ -66,27 +55,42 @@ def methods(recipe: Recipe, augs: str, refiners: list[str], *, table_rows: bool)
         for aug in chosen:
             if aug not in known:
                 raise SaflexError(f"unknown augmenter {aug!r} for {recipe.name}; choose from: {', '.join(known)}, all")
-        if "none" in chosen and any(r != "none" for r in refiners):
-            raise SaflexError("--saflex / --refine refine augmented samples: they need an upstream augmenter, not --aug none")
         pairs = [(aug, refine) for aug in chosen for refine in refiners]
-    check_refiner_inputs(recipe, pairs)
-    return pairs
+    missing = {pair: why_missing(recipe, *pair) for pair in pairs}
+    kept = [pair for pair in pairs if missing[pair] is None]
+    if not kept:
+        raise SaflexError("; ".join(dict.fromkeys(missing.values())))
+    if len(kept) < len(pairs):
+        console.print(left_out_line({pair: why for pair, why in missing.items() if why}, len(pairs)), highlight=False,
+                      soft_wrap=True)  # one line, for grep
+    return kept
+
+
+def why_missing(recipe: Recipe, aug: str, refine: str) -> str | None:
+    """Why the pair (aug, refine) does not exist, or None: a refiner needs augmented samples, and
+    some read what only one augmenter gives them (its class's `provides`)."""
+    if aug == "none" and refine != "none":
+        return "--saflex / --refine refine augmented samples: they need an upstream augmenter, not --aug none"
+    needs = [need for need in REFINE_NEEDS.get(refine, ()) if need not in provided(aug)]
+    if not needs:
+        return None
+    givers = [a for a in recipe.augmenters + recipe.extra_augmenters if set(needs) <= set(provided(a))]
+    remedy = f"use --aug {' or '.join(givers)}" if givers else f"no {recipe.name} augmenter gives it"
+    return f"--refine {refine} reads each sample's {', '.join(needs)}, which --aug {aug} does not give: {remedy}"
+
+
+def left_out_line(missing: dict[tuple[str, str], str], total: int) -> str:
+    """One line naming the pairs left out, grouped by why."""
+    groups: dict[str, list[str]] = {}
+    for (aug, refine), why in missing.items():
+        groups.setdefault(why, []).append(f"{aug}+{refine}")
+    return (f"left out {len(missing)} of {total} (augmenter, method) pair(s) that do not exist: "
+            + "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items()))
 
 
 def provided(aug: str) -> tuple[str, ...]:
     """The AugBatch.meta entries an augmenter gives a refiner (its class's `provides`)."""
     return getattr(AUGMENTERS.get(aug), "provides", ()) if aug in AUGMENTERS else ()
-
-
-def check_refiner_inputs(recipe: Recipe, pairs: list[tuple[str, str]]) -> None:
-    """Refuse, before any run starts, a method that reads what its augmenter does not give."""
-    for aug, refine in pairs:
-        missing = [need for need in REFINE_NEEDS.get(refine, ()) if need not in provided(aug)]
-        if missing:
-            givers = [a for a in recipe.augmenters + recipe.extra_augmenters if set(missing) <= set(provided(a))]
-            remedy = f"use --aug {' or '.join(givers)}" if givers else f"no {recipe.name} augmenter gives it"
-            raise SaflexError(f"--refine {refine} reads each sample's {', '.join(missing)}, which --aug {aug} does "
-                              f"not give: {remedy}")
 
 
 def build_configs(family: str, datasets: str, augs: str, saflex: bool, seeds: str, *, train: dict,

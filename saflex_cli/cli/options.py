@@ -35,7 +35,7 @@ Refine = Annotated[Optional[str], typer.Option(
     "--refine", help=f"What the step does with the augmented batch, comma list: {' | '.join(REFINE_READS)} "
                      f"(none: upstream labels, uniform weights; with --aug all: each upstream under each).",
     rich_help_panel=METHOD)]
-Seeds = Annotated[str, typer.Option("--seeds", help="Comma list of seeds (integers >= 0), e.g. 0,1,2.", rich_help_panel=METHOD)]
+Seeds = Annotated[str, typer.Option("--seeds", help="Seeds (integers >= 0, each once): a comma list, ranges included, e.g. 0,1,2 or 0-9 or 0-4,10.", rich_help_panel=METHOD)]
 
 Epochs = Annotated[Optional[int], typer.Option(min=1, help="Training epochs (recipe default if unset).", rich_help_panel=TRAINING)]
 BatchSize = _sweep("--batch-size", "Training batch size.", TRAINING)

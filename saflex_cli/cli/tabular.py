@@ -26,8 +26,10 @@ def tabular(
     na_values: Annotated[Optional[str], typer.Option("--na-values", help="With --csv: more markers of a missing cell, comma list (e.g. '?'), besides pandas' own (empty, NA, nan, ...).", rich_help_panel=opt.DATA)] = None,
     no_header: Annotated[bool, typer.Option("--no-header", help="With --csv: the file has no header row; columns are named by position 0..n-1 (for --target, --categorical, --drop).", rich_help_panel=opt.DATA)] = False,
     drop: Annotated[Optional[str], typer.Option("--drop", help="With --csv: columns to leave out (ids), comma list.", rich_help_panel=opt.DATA)] = None,
+    positive: Annotated[Optional[str], typer.Option("--positive", help="With --csv: the target values that make the positive class, comma list; the rest are negative (a binary task from a multi-class column, e.g. 3,4,5,7,8,9,14,15 for UCI Arrhythmia as ODDS).", rich_help_panel=opt.DATA)] = None,
     openml_id: Annotated[Optional[int], typer.Option("--openml-id", help="Load this OpenML dataset id instead of the registry's.", rich_help_panel=opt.DATA)] = None,
     split_seed: Annotated[Optional[int], typer.Option("--split-seed", help="One train/val/test split for every seed (SAINT's --dset_seed); default: the run's seed.", rich_help_panel=opt.DATA)] = None,
+    constant_columns: Annotated[Optional[str], typer.Option("--constant-columns", help="A column constant in the training rows: unscaled (default; scale 1, as scikit-learn's StandardScaler) | floor (SAINT's 1e-6 std floor: a val/test value of 1 becomes 1e6). Recorded only in the runs it touches.", rich_help_panel=opt.DATA)] = None,
     cutmix_prob: Annotated[Optional[float], typer.Option("--cutmix-prob", min=0.0, max=1.0, help="CutMix: probability that a cell is replaced (default 0.3).", rich_help_panel=opt.METHOD)] = None,
     batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="MLP: BatchNorm after each hidden layer (default off).", rich_help_panel=opt.TRAINING)] = None,
     epochs: opt.Epochs = None,
@@ -45,9 +47,9 @@ def tabular(
     unknown = [m for m in models if m not in BACKBONE]
     if unknown:
         raise SaflexError(f"unknown tabular model(s) {', '.join(unknown)}; choose from: {', '.join(BACKBONE)}, all")
-    if csv is None and (target or categorical or na_values or no_header or drop):
-        raise SaflexError("--target, --categorical, --na-values, --no-header and --drop describe a --csv table: "
-                          "give --csv FILE too")
+    if csv is None and (target or categorical or na_values or no_header or drop or positive):
+        raise SaflexError("--target, --categorical, --na-values, --no-header, --drop and --positive describe a --csv "
+                          "table: give --csv FILE too")
     if csv is not None and openml_id is not None:
         raise SaflexError("give either --csv or --openml-id, not both")
     datasets, known = (f"csv-{csv.stem}", None) if csv is not None else (dataset, TABLE2_DATASETS)
@@ -57,6 +59,8 @@ def tabular(
                "categorical": tuple(parse_list(categorical, "--categorical")) if categorical else None,
                "na_values": tuple(parse_list(na_values, "--na-values")) if na_values else None,
                "no_header": True if no_header else None, "drop": tuple(parse_list(drop, "--drop")) if drop else None,
+               "positive": tuple(parse_list(positive, "--positive")) if positive else None,
+               "constant_columns": constant_columns,
                "aug_kwargs": {"prob": cutmix_prob} if cutmix_prob is not None else None, "batchnorm": batchnorm}
     configs = [config for name in models for config in build_configs(
         "tabular", datasets, aug, saflex, seeds, refine=refine, known_datasets=known,

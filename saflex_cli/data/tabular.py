@@ -3,11 +3,13 @@
 Each source is a pandas frame (from OpenML through scikit-learn, or a local file in the
 layout the SAINT code or Kaggle ships), turned into splits as the SAINT code's
 `data_prep_openml` does: categoricals label-encoded with a missing-value code, continuous NaNs
-filled with the train mean, then standardised with train mean/std (std floored at 1e-6).
-Deviations, all recorded in the provenance: the 65/15/20 split is stratified by class (SAINT
-draws each row's split independently), categories are learnt from the train rows only (unseen
-ones map to the missing code), and an all-NaN column is dropped. Every imputed cell is counted
-per column in the provenance (`imputed`), never filled silently.
+filled with the train mean, then standardised with train mean/std. Deviations, all recorded in
+the provenance: the 65/15/20 split is stratified by class (SAINT draws each row's split
+independently), categories are learnt from the train rows only (unseen ones map to the missing
+code), an all-NaN column is dropped, and a column constant in the training rows is left unscaled
+(SAINT floors its std at 1e-6, which turns a val/test value of 40 into 4e7: `constant_rule`
+'floor' keeps that). Every imputed cell is counted per column in the provenance (`imputed`),
+never filled silently.
 
 A table is ONE float tensor (N, n_cat + n_cont): categorical codes (as floats) first, then the
 standardised continuous columns, so batching, CutMix and the SAflex core see a plain tensor.
@@ -30,7 +32,11 @@ from .download import offline
 from .splits import Split, Splits
 
 SPLIT_FRACTIONS = (0.65, 0.15, 0.20)  # train / val / test, as in SAINT's train.py
-STD_FLOOR = 1e-6  # SAINT: np.where(train_std < 1e-6, 1e-6, train_std)
+STD_FLOOR = 1e-6  # SAINT: np.where(train_std < 1e-6, 1e-6, train_std); below it a column is constant in train
+# What a column constant in the training rows is divided by: 1 (scikit-learn's StandardScaler: the
+# default, it cannot blow up) or SAINT's floored std (its code, for fidelity).
+CONSTANT_RULES = ("unscaled", "floor")
+FEATURE_BOUND = 100.0  # a standardised val/test feature beyond it says the training statistics do not fit
 MISSING = "MissingValue"  # SAINT's fill value for a missing category; always code 0 here
 WIDE_INTEGER = 2 ** 53  # beyond it float64 skips integers: such a column is read as text, never rounded
 
@@ -184,9 +190,21 @@ def _columns_list(frame: pd.DataFrame) -> str:
     return ", ".join(map(str, frame.columns))
 
 
+def binary_target(target: pd.Series, positive: tuple[str, ...]) -> pd.Series:
+    """A multi-class target column as the binary task of its `positive` values ('positive' / 'negative'; a
+    missing cell stays missing), e.g. UCI Arrhythmia's 16 class codes as ODDS's outlier task."""
+    values = target.dropna().astype(str).str.strip()
+    absent = [v for v in positive if v not in set(values)]
+    if absent:
+        raise SaflexError(f"--positive names value(s) {', '.join(absent)} that the target column {target.name!r} "
+                          f"never holds; its values are: {', '.join(sorted(set(values)))}")
+    return values.isin(positive).map({True: "positive", False: "negative"}).reindex(target.index)
+
+
 def read_csv_table(path: Path, target: str, categorical: tuple[str, ...] | None, *, na_values: tuple[str, ...] = (),
-                   header: bool = True, drop: tuple[str, ...] = ()) -> Table:
-    """A CSV: the target column, and the categoricals given (the whole list) or inferred."""
+                   header: bool = True, drop: tuple[str, ...] = (), positive: tuple[str, ...] = ()) -> Table:
+    """A CSV: the target column (binary by its `positive` values, if given), and the categoricals
+    given (the whole list) or inferred."""
     path = Path(path)
     if not path.is_file():
         raise SaflexError(f"--csv {path} does not exist")
@@ -209,23 +227,24 @@ def read_csv_table(path: Path, target: str, categorical: tuple[str, ...] | None,
     numbers = {c: pd.to_numeric(features[c]) for c in features.columns if c not in categorical and kinds[c] == "number"}
     features = features.assign(**numbers)  # other non-categorical columns stay text: check_table refuses them
     source = {"file": str(path), "target": target, **({"na_values": list(na_values)} if na_values else {}),
-              **({"header": False} if not header else {}), **({"columns_dropped": list(drop)} if drop else {})}
+              **({"header": False} if not header else {}), **({"columns_dropped": list(drop)} if drop else {}),
+              **({"positive": list(positive)} if positive else {})}
     wide = [c for c in categorical if kinds[c] == "wide-integer"]
     if wide:
         source["integers_beyond_2**53_as_categories"] = wide
-    return Table(features, frame[target], categorical, source)
+    return Table(features, binary_target(frame[target], positive) if positive else frame[target], categorical, source)
 
 
 def load_table(name: str, data_root: Path, *, openml_id: int | None = None, csv: str | None = None,
                target: str | None = None, categorical: tuple[str, ...] | None = None,
                na_values: tuple[str, ...] | None = None, no_header: bool | None = None,
-               drop: tuple[str, ...] | None = None) -> Table:
+               drop: tuple[str, ...] | None = None, positive: tuple[str, ...] | None = None) -> Table:
     """The raw table: a user CSV, else the local file in --data-root, else OpenML."""
     if csv is not None:
         if not target:
             raise SaflexError("--csv needs --target COLUMN (the column to predict)")
         return read_csv_table(Path(csv), target, categorical, na_values=na_values or (), header=not no_header,
-                              drop=drop or ())
+                              drop=drop or (), positive=positive or ())
     if name not in SOURCES:
         raise SaflexError(f"unknown tabular dataset {name!r}; choose one of: {', '.join(SOURCES)}, "
                           f"or bring a table with --csv FILE --target COLUMN")
@@ -332,22 +351,26 @@ class Preprocessor:
     categories: dict  # column -> list of categories; code 0 is MISSING (or an unseen category)
     fill: pd.Series
     mean: pd.Series
-    std: pd.Series
+    scale: pd.Series  # the train std, except for the constant columns (constant_rule)
+    constant: tuple[str, ...]  # continuous columns constant in the train rows (std below STD_FLOOR)
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, categorical: tuple[str, ...]) -> "Preprocessor":
+    def fit(cls, train: pd.DataFrame, categorical: tuple[str, ...], constant_rule: str = CONSTANT_RULES[0]) -> "Preprocessor":
         continuous = [c for c in train.columns if c not in categorical]
         categories = {c: sorted(train[c].dropna().astype(str).unique()) for c in categorical}
         values = train[continuous].astype(float)
         fill = values.mean()
         filled = values.fillna(fill)
-        return cls(categories, fill, filled.mean(), filled.std(ddof=0).clip(lower=STD_FLOOR))
+        std = filled.std(ddof=0)
+        constant = std < STD_FLOOR
+        scale = std.clip(lower=STD_FLOOR) if constant_rule == "floor" else std.where(~constant, 1.0)
+        return cls(categories, fill, filled.mean(), scale, tuple(std.index[constant]))
 
     def transform(self, frame: pd.DataFrame) -> torch.Tensor:
         codes = [frame[c].astype(str).where(frame[c].notna(), MISSING)
                  .map({v: i + 1 for i, v in enumerate(vocab)}).fillna(0).to_numpy(np.float32)
                  for c, vocab in self.categories.items()]
-        continuous = ((frame[list(self.mean.index)].astype(float).fillna(self.fill) - self.mean) / self.std)
+        continuous = ((frame[list(self.mean.index)].astype(float).fillna(self.fill) - self.mean) / self.scale)
         columns = codes + [continuous[c].to_numpy(np.float32) for c in self.mean.index]
         return torch.from_numpy(np.stack(columns, axis=1)).float()
 
@@ -357,7 +380,8 @@ class Preprocessor:
         return [len(vocab) + 1 for vocab in self.categories.values()]
 
 
-def make_splits(table: Table, seed: int, name: str) -> Splits:
+def _checked(table: Table):
+    """The checked table with its feature columns in tensor order, class ids, classes and counts."""
     features, target_values, categorical, notes = check_table(table)
     classes = sorted(pd.unique(target_values), key=str)
     targets = target_values.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
@@ -365,14 +389,45 @@ def make_splits(table: Table, seed: int, name: str) -> Splits:
     for label, count in zip(classes, counts):
         if count < 3:
             raise SaflexError(f"class {str(label)!r} has only {count} row(s): each class needs at least 3 "
-                              f"(one for each of train, val and test); merge or drop it")
-    index = stratified_split(targets, seed)
+                              f"(one for each of train, val and test); merge or drop it"
+                              + ("" if len(classes) == 2 else ", or make the task binary with --positive VALUES"))
     features = features[list(categorical) + [c for c in features.columns if c not in categorical]]
-    prep = Preprocessor.fit(features.iloc[index["train"]], categorical)
+    return features, targets, classes, counts, categorical, notes
+
+
+def check_constant_rule(constant_rule: str) -> str:
+    if constant_rule not in CONSTANT_RULES:
+        raise SaflexError(f"options.constant_columns = {constant_rule!r} is not one of: {', '.join(CONSTANT_RULES)}")
+    return constant_rule
+
+
+def _fitted(features: pd.DataFrame, targets: np.ndarray, categorical: tuple[str, ...], seed: int, constant_rule: str):
+    """The seed's split and the statistics fitted on its train rows."""
+    check_constant_rule(constant_rule)
+    index = stratified_split(targets, seed)
+    return index, Preprocessor.fit(features.iloc[index["train"]], categorical, constant_rule)
+
+
+def constant_in_train(table: Table, seeds) -> dict[int, tuple[str, ...]]:
+    """Per split seed, the continuous columns constant in its train rows (where the rule acts)."""
+    features, targets, _, _, categorical, _ = _checked(table)
+    return {seed: _fitted(features, targets, categorical, seed, CONSTANT_RULES[0])[1].constant for seed in seeds}
+
+
+def largest_values(splits: dict[str, torch.Tensor], n_categorical: int) -> dict[str, float]:
+    """Largest |standardised continuous feature| per split (categorical codes are not scaled)."""
+    return {name: float(x[:, n_categorical:].abs().max()) if x.shape[1] > n_categorical else 0.0
+            for name, x in splits.items()}
+
+
+def make_splits(table: Table, seed: int, name: str, constant_rule: str = CONSTANT_RULES[0]) -> Splits:
+    features, targets, classes, counts, categorical, notes = _checked(table)
+    index, prep = _fitted(features, targets, categorical, seed, constant_rule)
 
     def split(rows: np.ndarray) -> Split:
         return Split(prep.transform(features.iloc[rows]), torch.from_numpy(targets[rows]))
 
+    train, val, test = (split(index[part]) for part in ("train", "val", "test"))
     provenance = {
         "dataset": name, **table.source, **notes, "imputed": imputed_cells(features, categorical),
         "rows": int(len(targets)), "classes": [str(c) for c in classes],
@@ -380,8 +435,12 @@ def make_splits(table: Table, seed: int, name: str) -> Splits:
         "cardinalities": prep.cardinalities, "continuous": [str(c) for c in prep.mean.index],
         "split": {"seed": seed, "fractions": list(SPLIT_FRACTIONS), "stratified": True,
                   **{k: int(len(v)) for k, v in index.items()}},
+        "constant_in_train": {"rule": constant_rule, "count": len(prep.constant),
+                              "columns": [str(c) for c in prep.constant]},
+        "largest_abs_feature": {**largest_values({"val": val.inputs, "test": test.inputs}, len(categorical)),
+                                "bound": FEATURE_BOUND},
     }
-    return Splits(split(index["train"]), split(index["val"]), split(index["test"]), num_classes=len(classes),
+    return Splits(train, val, test, num_classes=len(classes),
                   task="binary" if len(classes) == 2 else "multi-class", provenance=provenance,
                   class_names=[str(c) for c in classes])
 
@@ -399,8 +458,8 @@ def compare_with_paper(name: str, provenance: dict) -> list[str]:
             if key in found and found[key] != source.paper[key]]
 
 
-def load_tabular(name: str, data_root: Path, seed: int, **source_options) -> Splits:
-    splits = make_splits(load_table(name, data_root, **source_options), seed, name)
+def load_tabular(name: str, data_root: Path, seed: int, constant_rule: str = CONSTANT_RULES[0], **source_options) -> Splits:
+    splits = make_splits(load_table(name, data_root, **source_options), seed, name, constant_rule)
     splits.provenance["differs_from_paper_table5"] = compare_with_paper(name, splits.provenance)
     return splits
 

@@ -70,6 +70,9 @@ class Recipe:
     # checksums join the run's identity (config.py), so a record made on other data is not reused.
     data_files: Callable[[RunConfig], list[tuple[str, object]]] | None = None
     fetch: Callable[[RunConfig], None] | None = None  # downloads what data_files lists, before a (real) run
+    # Settings whose effect depends on the data, settled against it when the checksums are taken
+    # (tabular: the constant-column rule enters only the runs whose training split it touches).
+    settle: Callable[[list[RunConfig]], list[RunConfig]] | None = None
     options: dict[str, Option] = field(default_factory=dict)  # family settings (RunConfig.options) by name
     extra_augmenters: tuple[str, ...] = ()  # accepted by --aug, but not rows of the paper's table (--aug all)
     reference_tables: tuple[int, ...] = ()  # more of the paper's tables whose rows the report shows beside ours

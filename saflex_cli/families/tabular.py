@@ -8,7 +8,9 @@ training batch), both fixed from the table before the runs
 (train.py); SAflex beta = 1, tau = 0.01 (Appendix C). Reported: test
 AUROC x100 for binary tasks, test accuracy x100 for multiclass (volkert), as SAINT's train.py
 prints them. Evaluation uses a fixed batch size (256, SAINT's) in the split's row order, since
-intersample attention makes a prediction depend on its batch-mates.
+intersample attention makes a prediction depend on its batch-mates. A column constant in a run's
+training rows is left unscaled unless options.constant_columns says 'floor' (SAINT's code); the
+rule is part of a run's identity only where it touches a column (`settle_constant_rule`).
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from rich.console import Console
 
 from ..compute.distributed import is_leader
 from ..config import OptimConfig, RunConfig, SaflexConfig
-from ..data.tabular import SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, feature_count, folder, load_tabular
-from ..domains import BOOLEAN, COLUMN, each, integer, interval, optional, text
+from ..data.tabular import (CONSTANT_RULES, SOURCES, SPLIT_FRACTIONS, TABLE2_DATASETS, check_constant_rule,
+                            constant_in_train, feature_count, folder, load_table, load_tabular)
+from ..domains import BOOLEAN, COLUMN, each, integer, interval, one_of, optional, text
 from ..errors import SaflexError
 from ..registry import BACKBONES, FAMILIES
 from .base import Cell, Option, Recipe, tensor_setup, upstream_method_label
@@ -53,7 +56,7 @@ def batch_for_width(n_features: int) -> int:
 def source_options(config: RunConfig) -> dict:
     """What load_table needs from a config; column lists as tuples (a record's JSON has lists)."""
     lists = {key: tuple(config.option(key)) if config.option(key) is not None else None
-             for key in ("categorical", "na_values", "drop")}
+             for key in ("categorical", "na_values", "drop", "positive")}
     return {"openml_id": config.option("openml_id"), "csv": config.option("csv"), "target": config.option("target"),
             "no_header": config.option("no_header"), **lists}
 
@@ -86,6 +89,54 @@ def table_on_disk(config: RunConfig) -> bool:
     return any(isinstance(source, Path) and source.is_file() for _, source in data_files(config))
 
 
+def split_seed(config: RunConfig) -> int:
+    """The seed of the run's train/val/test split: --split-seed, else the run's seed (issue 3)."""
+    return config.seed if config.option("split_seed") is None else config.option("split_seed")
+
+
+def settle_constant_rule(configs: list[RunConfig]) -> list[RunConfig]:
+    """Each config with options.constant_columns set to its rule where its training split has a
+    constant column, and removed where it has none: the rule then changes the identity of exactly
+    the runs whose numbers it changes (QSAR's and Shrutime's records keep theirs). Each table is
+    read and checked once."""
+    def source(config: RunConfig):
+        return config.dataset, config.data_root, tuple(source_options(config).items())
+
+    seeds: dict = {}
+    for config in configs:
+        check_constant_rule(config.option("constant_columns") or CONSTANT_RULES[0])
+        seeds.setdefault(source(config), (config, set()))[1].add(split_seed(config))
+    touched = {key: constant_in_train(load_table(first.dataset, folder(first.data_root), **source_options(first)),
+                                      sorted(split_seeds))
+               for key, (first, split_seeds) in seeds.items()}
+    settled = []
+    for config in configs:
+        options = {k: v for k, v in config.options if k != "constant_columns"}
+        if touched[source(config)][split_seed(config)]:
+            options["constant_columns"] = config.option("constant_columns") or CONSTANT_RULES[0]
+        settled.append(dataclasses.replace(config, options=tuple(options.items())))
+    return settled
+
+
+def constant_line(dataset: str, constant: dict) -> str | None:
+    """One line naming the columns constant in the training rows and what was done to them."""
+    if not constant["count"]:
+        return None
+    how = "left unscaled (scale 1)" if constant["rule"] == "unscaled" else "divided by SAINT's 1e-6 std floor"
+    return (f"{dataset}: {constant['count']} column(s) constant in the training rows, {how}: "
+            f"{', '.join(constant['columns'])} (data.constant_in_train)")
+
+
+def bound_line(dataset: str, largest: dict) -> str | None:
+    """One line when a standardised val/test feature exceeds the bound (the training statistics do not fit it)."""
+    over = {split: value for split, value in largest.items() if split != "bound" and value > largest["bound"]}
+    if not over:
+        return None
+    return (f"{dataset}: standardised features reach " + ", ".join(f"{v:.3g} in {s}" for s, v in over.items())
+            + f" (bound {largest['bound']:g}): a column's training statistics do not fit these rows "
+            f"(data.largest_abs_feature)")
+
+
 def imputation_line(dataset: str, imputed: dict) -> str | None:
     """One line saying which cells were filled and how (None when none was)."""
     if not imputed:
@@ -106,16 +157,18 @@ def build_model(config: RunConfig, cardinalities: list[int], n_cont: int, num_cl
 
 
 def build(config: RunConfig, device: torch.device):
-    split_seed = config.option("split_seed")  # None: the split follows the run's seed (issue 3)
-    splits = load_tabular(config.dataset, folder(config.data_root), config.seed if split_seed is None else split_seed,
-                          **source_options(config))
+    splits = load_tabular(config.dataset, folder(config.data_root), split_seed(config),
+                          config.option("constant_columns") or CONSTANT_RULES[0], **source_options(config))
     provenance = splits.provenance
     provenance["evaluation"] = {"batch_size": config.eval_batch_size, "order": EVAL_ORDER}
     n_features = len(provenance["categorical"]) + len(provenance["continuous"])
     provenance["batch_rule"] = {"features": n_features, "batch_by_rule": batch_for_width(n_features)}
-    line = imputation_line(config.dataset, provenance["imputed"])
-    if line and is_leader():
-        console.print(f"[yellow]{line}[/yellow]", highlight=False)
+    lines = (imputation_line(config.dataset, provenance["imputed"]),
+             constant_line(config.dataset, provenance["constant_in_train"]),
+             bound_line(config.dataset, provenance["largest_abs_feature"]))
+    for line in filter(None, lines):
+        if is_leader():
+            console.print(f"[yellow]{line}[/yellow]", highlight=False, soft_wrap=True)  # one line each
     model = build_model(config, provenance["cardinalities"], len(provenance["continuous"]), splits.num_classes)
     return tensor_setup(config, splits, model, device, metrics=("acc", "auc"), selection=("acc",))
 
@@ -182,7 +235,7 @@ RECIPE = FAMILIES.register("tabular")(Recipe(
     selection="best_val_acc",
     caption="Test AUROC ×100 (binary) / accuracy ×100 (volkert) of MLP and SAINT with CutMix ± SAflex",
     train_size=train_size, step_cost_scale=step_cost_scale, data_files=data_files,
-    baseline=baseline,
+    settle=settle_constant_rule, baseline=baseline,
     options={"dropout": Option("MLP dropout", interval(0.0, 1.0, high_open=True)),
              "batchnorm": Option("MLP BatchNorm after each hidden layer", BOOLEAN),
              "split_seed": Option("one train/val/test split for every seed (None: the run's seed)",
@@ -193,5 +246,10 @@ RECIPE = FAMILIES.register("tabular")(Recipe(
              "openml_id": Option("an OpenML id read instead", optional(integer(1)), int),
              "na_values": Option("the CSV's extra missing-cell markers", optional(each(text())), tuple[str, ...]),
              "no_header": Option("the CSV has no header row", optional(BOOLEAN), bool),
-             "drop": Option("the CSV's columns left out", optional(each(COLUMN)), tuple)},
+             "drop": Option("the CSV's columns left out", optional(each(COLUMN)), tuple),
+             "positive": Option("the CSV target's values that make the positive class (a binary task)",
+                                optional(each(text("a value"), non_empty=True)), tuple),
+             "constant_columns": Option("a column constant in the training rows: unscaled (default) | floor "
+                                        "(SAINT's 1e-6 std floor); set only in runs it touches",
+                                        optional(one_of(*CONSTANT_RULES)), str)},
 ))

@@ -48,10 +48,18 @@ def missing_data(config: RunConfig) -> list[str]:
 
 def with_data_checksums(configs: list[RunConfig], fetch: bool = True) -> list[RunConfig]:
     """The configs with their data checksums, the data fetched first where the family can (not for a
-    dry run: its identities then hold the checksums of the files already here)."""
+    dry run: its identities then hold the checksums of the files already here), and the settings
+    that depend on the data settled against it (Recipe.settle)."""
     if fetch:
         for config in configs:
             recipe = FAMILIES.get(config.family)
             if recipe.fetch:
                 recipe.fetch(config)
-    return [dataclasses.replace(c, data_checksums=data_checksums(c)) for c in configs]
+    configs = [dataclasses.replace(c, data_checksums=data_checksums(c)) for c in configs]
+    for family in dict.fromkeys(c.family for c in configs):
+        settle = FAMILIES.get(family).settle
+        if settle:  # a dry run's runs whose data is not on disk settle when it is (their identity waits too)
+            ready = [i for i, c in enumerate(configs) if c.family == family and not missing_data(c)]
+            for i, config in zip(ready, settle([configs[i] for i in ready])):
+                configs[i] = config
+    return configs
