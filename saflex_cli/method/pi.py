@@ -147,7 +147,7 @@ def compiled_directional_log_probs(model: nn.Module, logits_of: LogitsOf, direct
 
 def _log_probs_jvp(call, logits_of: LogitsOf, params: ParamDict, tangents: ParamDict) -> tuple[Tensor, Tensor]:
     def log_probs(values: ParamDict) -> Tensor:
-        return F.log_softmax(logits_of(lambda *args: call(values, *args)).float(), dim=1)
+        return F.log_softmax(full_precision(logits_of(lambda *args: call(values, *args))), dim=1)
     return jvp(log_probs, (params,), (tangents,))
 
 
