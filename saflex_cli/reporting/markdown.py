@@ -90,9 +90,10 @@ def render_gains(gains: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-# Row labels that keep a row at the paper's settings: the split, the data-settled constant-column rule,
-# and which data file (the superseded reduced copy or another file's checksum).
-PAPER_SETTINGS = ("split_seed=", "constant_columns=", "unofficial ", "data ")
+# Row labels that keep a row at the paper's method settings: the split, the data-settled constant-column
+# rule, which data file (the superseded reduced copy, an unverified file), and the run's length; each
+# shows in the row's label.
+PAPER_SETTINGS = ("split_seed=", "constant_columns=", "unofficial ", "data ", "skip_md5=", "epochs=")
 
 
 def claim_rows(gains: pd.DataFrame) -> pd.DataFrame:
