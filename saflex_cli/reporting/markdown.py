@@ -81,13 +81,16 @@ def render_gains(gains: pd.DataFrame) -> list[str]:
              "decide it at the observed spread (readings.py).", "",
              "| model | dataset | row | versus | n | Δ (paired) | 95% interval | paper Δ | reading |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for row in gains.itertuples():
-        reference = row.reference_gain
-        paper = "—" if reference is None or pd.isna(reference) else f"{reference:+.2f}" + (" ref." if row.reference else "")
-        lines.append(f"| {row.model} | {row.column} | {row_name(row.method, row.label)} | "
-                     f"{row_name(row.versus, row.versus_label)} | {row.n} | {row.gain:+.2f} | {row.interval} | "
-                     f"{paper} | {row.reading}{ACROSS if row.across_devices else ''} |")
-    return lines + [""]
+    return lines + [gain_line(row) for row in gains.itertuples()] + [""]
+
+
+def gain_line(row, claim: str | None = None) -> str:
+    """One paired gain as a table line: the rows, n, the gain and interval, the paper's G and the reading."""
+    reference = row.reference_gain
+    paper = "—" if reference is None or pd.isna(reference) else f"{reference:+.2f}" + (" ref." if row.reference else "")
+    return (f"| {row.model} | {row.column} | " + (f"{claim} | " if claim else "") + f"{row_name(row.method, row.label)} | "
+            f"{row_name(row.versus, row.versus_label)} | {row.n} | {row.gain:+.2f} | {row.interval} | "
+            f"{paper} | {row.reading}{ACROSS if row.across_devices else ''} |")
 
 
 # Row labels that keep a row at the paper's method settings: the split, the data-settled constant-column
@@ -118,13 +121,7 @@ def render_claims(gains: pd.DataFrame) -> list[str]:
              "G (or its reference), and the reading (the gains table below has every comparison).", "",
              "| model | dataset | claim | row | versus | n | Δ (paired) | 95% interval | paper Δ | reading |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for row in claims.itertuples():
-        reference = row.reference_gain
-        paper = "—" if reference is None or pd.isna(reference) else f"{reference:+.2f}" + (" ref." if row.reference else "")
-        lines.append(f"| {row.model} | {row.column} | {row.claim} | {row_name(row.method, row.label)} | "
-                     f"{row_name(row.versus, row.versus_label)} | {row.n} | {row.gain:+.2f} | {row.interval} | "
-                     f"{paper} | {row.reading}{ACROSS if row.across_devices else ''} |")
-    return lines + [""]
+    return lines + [gain_line(row, row.claim) for row in claims.itertuples()] + [""]
 
 
 def render_decisions(recipe: Recipe, frame: pd.DataFrame) -> list[str]:
