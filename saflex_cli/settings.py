@@ -15,6 +15,7 @@ import dataclasses
 import inspect
 import itertools
 import math
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,15 +199,22 @@ def _with_option(options: tuple, name: str, value) -> tuple:
     return tuple({**dict(options), name: value}.items())
 
 
+def seed_values(setting: Setting) -> tuple[int, ...]:
+    """`seed` takes seed lists and ranges, as --seeds does (and replaces --seeds' list); a negative seed
+    is refused as every setting outside its domain is."""
+    for raw in setting.values:
+        if re.fullmatch(r"-\d+", str(raw).strip()):
+            field_domains(RunConfig)["seed"].check("seed", int(raw))
+    return tuple(parse_seeds(",".join(map(str, setting.values)), f"seed ({setting.source})"))
+
+
 def expand(configs: list[RunConfig], settings: list[Setting]) -> list[RunConfig]:
     """Every config under every combination of the settings' values, once per identity, in order.
 
     A key given twice is refused; a key that applies to none of the runs (aug.alpha without Mixup)
     is refused, so a typo never passes as a sweep of one.
     """
-    # `seed` takes seed lists and ranges, as --seeds does, and replaces --seeds' list
-    settings = [dataclasses.replace(s, values=tuple(parse_seeds(",".join(map(str, s.values)), f"seed ({s.source})")))
-                if s.key == "seed" else s for s in settings]
+    settings = [dataclasses.replace(s, values=seed_values(s)) if s.key == "seed" else s for s in settings]
     keys = [s.key for s in settings]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:

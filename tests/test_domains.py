@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 # then (an empty text cannot be written there) by a --config TOML file.
 OUTSIDE = ("-1", "nan", "-inf", "inf", "0", "2", "99", "1.5", "[0.9,0.1]", "[]", "[-1]", "bogus")
 OUTSIDE_IN_A_FILE = ('""', '[[""]]')
-FAMILY_NAMES = ("demo", "medmnist", "tabular", "flyp", "diffusion")
+FAMILY_NAMES = tuple(FAMILIES.names())
 
 
 def family_runs(family: str):
@@ -28,6 +28,17 @@ def family_runs(family: str):
     recipe = FAMILIES.get(family)
     augs = [a for a in recipe.augmenters + recipe.extra_augmenters if a != "pool"]
     return [(aug, dataclasses.replace(recipe.defaults(recipe.datasets[0]), aug=aug)) for aug in augs]
+
+
+def small_image_folder(folder: Path) -> Path:
+    """A two-class ImageFolder tree of tiny PNGs for the images command (it reads its classes first)."""
+    from PIL import Image
+    root = folder / "images"
+    for name in ("a", "b"):
+        (root / "train" / name).mkdir(parents=True, exist_ok=True)
+        for i in range(10):
+            Image.new("L", (4, 4), color=25 * i).save(root / "train" / name / f"{i}.png")
+    return root
 
 
 def small_table(folder: Path) -> list[str]:
@@ -49,6 +60,8 @@ def refusal(family: str, aug: str, key: str, raw: str, out: Path, in_file: bool 
     args = [family, "--aug", aug, "--seeds", "0", *given, "--out", str(out), "--dry-run"]
     if family == "tabular":
         args += small_table(out.parent)
+    if family == "images":
+        args += ["--root", str(small_image_folder(out.parent))]
     if aug != "none":
         args += ["--refine", "none"]
     try:

@@ -94,7 +94,7 @@ def test_augmenter_arguments_apply_to_their_augmenter_only():
     ("epochs=2.5", "epochs = '2.5' is not a valid int"),
     ("saflex.pi_forward=sideways", "saflex.pi_forward = 'sideways' is out of range: give one of: union, augmented"),
     ("seed=5-2", "seed (--set): the range '5-2' is empty (it counts up: write 2-5)"),
-    ("seed=0,-1", "seed (--set) must be integers >= 0"),
+    ("seed=0,-1", "seed = -1 is out of range: give an integer >= 0"),
     ("seed=0-2,1", "seed (--set) lists 1 more than once"),
     ("family=x", "'family' is not a setting: it is set by the command"),
     ("optim.milestones=0.5", "is not a valid tuple"),
