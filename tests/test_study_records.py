@@ -29,7 +29,9 @@ def test_committed_tabular_records_keep_their_identity_where_no_column_is_consta
     datasets = {r["config"]["dataset"] for r in records}
     assert datasets == {"qsar", "shrutime", "click", "arrhythmia"}
     for record, config in zip(records, settled):
-        if record["config"]["dataset"] == "arrhythmia":  # made under SAINT's std floor: not new-rule runs
+        recorded_rule = dict(record["config"]["options"]).get("constant_columns")
+        if record["config"]["dataset"] == "arrhythmia" and recorded_rule is None:  # SAINT's floor: not new-rule runs
             assert config.option("constant_columns") == "unscaled" and config.identity() != record["run_id"]
-        else:
+        else:  # no constant column, or made under the rule it names
+            assert config.option("constant_columns") == recorded_rule
             assert config.identity() == record["run_id"], record["run_name"]

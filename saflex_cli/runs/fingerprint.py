@@ -46,6 +46,13 @@ def missing_data(config: RunConfig) -> list[str]:
     return [name for name, source in entries if not isinstance(source, str) and not Path(source).is_file()]
 
 
+def on_disk(config: RunConfig) -> bool:
+    """Whether every data file the run reads is a file here (not a download still to make)."""
+    recipe = FAMILIES.get(config.family)
+    entries = recipe.data_files(config) if recipe.data_files else []
+    return all(not isinstance(source, str) and Path(source).is_file() for _, source in entries)
+
+
 def with_data_checksums(configs: list[RunConfig], fetch: bool = True) -> list[RunConfig]:
     """The configs with their data checksums, the data fetched first where the family can (not for a
     dry run: its identities then hold the checksums of the files already here), and the settings
@@ -58,8 +65,8 @@ def with_data_checksums(configs: list[RunConfig], fetch: bool = True) -> list[Ru
     configs = [dataclasses.replace(c, data_checksums=data_checksums(c)) for c in configs]
     for family in dict.fromkeys(c.family for c in configs):
         settle = FAMILIES.get(family).settle
-        if settle:  # a dry run's runs whose data is not on disk settle when it is (their identity waits too)
-            ready = [i for i, c in enumerate(configs) if c.family == family and not missing_data(c)]
+        if settle:  # a dry run's runs whose files are not on disk settle when they are (their identity waits too)
+            ready = [i for i, c in enumerate(configs) if c.family == family and (fetch or on_disk(c))]
             for i, config in zip(ready, settle([configs[i] for i in ready])):
                 configs[i] = config
     return configs
