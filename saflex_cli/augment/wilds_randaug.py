@@ -85,7 +85,8 @@ def cutout(images: Tensor, generator: torch.Generator, size: int = CUTOUT) -> Te
 
 @AUGMENTERS.register("wilds-randaug")
 class WildsRandAugment:
-    def __init__(self, num_ops: Annotated[int, integer(1)] = 2, cutout: Annotated[int, integer(0)] = CUTOUT):
+    def __init__(self, num_ops: Annotated[int, integer(1)] = 2,
+                 cutout: Annotated[int, integer(0, note="0: no cutout")] = CUTOUT):
         check_arguments(WildsRandAugment.__init__, locals())
         self.num_ops, self.cutout = num_ops, cutout
 
@@ -107,4 +108,4 @@ class WildsRandAugment:
                 op_index, v = divmod(index, MAX_LEVEL)
                 mask = applied & (code == value)
                 out[mask] = ops[op_index][1](out[mask], v, -1 if sign_bit else 1)
-        return AugBatch(cutout(out, generator, self.cutout), labels)
+        return AugBatch(cutout(out, generator, self.cutout) if self.cutout else out, labels)
