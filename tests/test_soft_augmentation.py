@@ -128,10 +128,18 @@ def test_soft_augmentation_refuses_an_upstream_without_a_visible_fraction():
         SoftAugmentation(CrossEntropy()).decide(None, None, aug, None)
 
 
-@pytest.mark.parametrize("aug", ["randaug", "all", "crop,mixup"])
-def test_the_cli_refuses_soft_augmentation_without_crop_before_any_run(aug):
-    with pytest.raises(SaflexError, match=r"which --aug (randaug|mixup) does not give: use --aug crop"):
-        build_configs("medmnist", "dermamnist", aug, False, "0", refine="soft-aug", train={})
+def test_the_cli_refuses_soft_augmentation_without_crop_before_any_run():
+    with pytest.raises(SaflexError, match=r"which --aug randaug does not give: use --aug crop"):
+        build_configs("medmnist", "dermamnist", "randaug", False, "0", refine="soft-aug", train={})
+
+
+@pytest.mark.parametrize("aug, kept, left_out", [("crop,mixup", [("crop", "soft-aug")], ["mixup"]),
+                                                 ("all", [("none", "none")], ["randaug", "mixup"])])
+def test_a_list_with_upstreams_soft_augmentation_cannot_read_runs_the_rest_and_names_them(aug, kept, left_out, capsys):
+    configs = build_configs("medmnist", "dermamnist", aug, False, "0", refine="soft-aug", train={})
+    assert [(c.aug, c.refine) for c in configs] == kept
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and all(f"{name}+soft-aug (--refine soft-aug reads" in said for name in left_out)
 
 
 def test_crop_is_a_medmnist_upstream_outside_table_1():
